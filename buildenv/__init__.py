@@ -1,0 +1,1 @@
+"""Build-environment library behind `invoke`: config, native and container builds, audits."""

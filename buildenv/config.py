@@ -1,0 +1,198 @@
+"""Load and validate env.yaml, the single file of pins.
+
+The schema is a nested dict of validators. Every check reports the dotted key it is about,
+so a wrong value in env.yaml is fixed by reading one line of output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENV_FILE = REPO_ROOT / "env.yaml"
+TARGETS = ("cpu", "cuda", "rocm")
+
+Validator = Callable[[str, Any], Any]
+
+
+def _fail(key: str, expected: str, value: Any) -> None:
+    raise ConfigError(f"env.yaml: {key} must be {expected}, got {value!r}")
+
+
+def _string(pattern: str, expected: str) -> Validator:
+    regex = re.compile(pattern)
+
+    def check(key: str, value: Any) -> str:
+        if not isinstance(value, str) or not regex.fullmatch(value):
+            _fail(key, expected, value)
+        return value
+
+    return check
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        _fail(key, "a positive integer", value)
+    return value
+
+
+def _positive_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        _fail(key, "a positive number", value)
+    return float(value)
+
+
+def _jobs(key: str, value: Any) -> int | str:
+    if value == "auto":
+        return value
+    return _positive_int(key, value)
+
+
+def _list_of(item: Validator, expected: str) -> Validator:
+    def check(key: str, value: Any) -> list:
+        if not isinstance(value, list) or not value:
+            _fail(key, f"a non-empty list of {expected}", value)
+        return [item(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+    return check
+
+
+_version = _string(r"\d+\.\d+\.\d+", 'a version "X.Y.Z"')
+_abi = _string(r"\d+\.\d+", 'a version "X.Y"')
+_identifier = _string(r"[A-Za-z_][A-Za-z0-9_]*", "a C identifier")
+_cuda_arch = _string(r"\d+\.\d+a?", 'a CUDA arch such as "9.0a" or "8.0"')
+_rocm_arch = _string(r"gfx[0-9a-f]+", 'an AMD arch such as "gfx942"')
+
+SCHEMA: dict[str, Any] = {
+    "schema_version": _positive_int,
+    "ops": {"namespace": _identifier},
+    "torch": {"header_version": _version, "target_abi": _abi},
+    "cuda": {"arch_list": _list_of(_cuda_arch, "CUDA archs")},
+    "rocm": {"arch_list": _list_of(_rocm_arch, "AMD archs")},
+    "build": {
+        "max_jobs": _jobs,
+        "nvcc_threads": _positive_int,
+        "job_peak_gib": {t: _positive_number for t in TARGETS},
+    },
+}
+
+
+def _validate(spec: dict, data: Any, prefix: str) -> dict:
+    where = prefix or "the top level"
+    if not isinstance(data, dict):
+        _fail(where, "a mapping", data)
+    unknown = sorted(set(data) - set(spec))
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"env.yaml: unknown key {key} (allowed here: {', '.join(spec)})")
+    out = {}
+    for name, rule in spec.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            raise ConfigError(f"env.yaml: missing key {key}")
+        out[name] = _validate(rule, data[name], key) if isinstance(rule, dict) else rule(key, data[name])
+    return out
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Validated env.yaml contents plus the facts derived from them."""
+
+    data: dict
+    sha256: str
+    path: Path
+
+    @property
+    def namespace(self) -> str:
+        return self.data["ops"]["namespace"]
+
+    @property
+    def torch_header_version(self) -> str:
+        return self.data["torch"]["header_version"]
+
+    @property
+    def target_abi(self) -> str:
+        return self.data["torch"]["target_abi"]
+
+    @property
+    def torch_target_version_macro(self) -> str:
+        """The TORCH_TARGET_VERSION value: major in bits 56-63, minor in bits 48-55."""
+        major, minor = _version_tuple(self.target_abi)
+        return f"0x{(major << 56) | (minor << 48):016x}"
+
+    @property
+    def cuda_arch_list(self) -> list[str]:
+        return self.data["cuda"]["arch_list"]
+
+    @property
+    def rocm_arch_list(self) -> list[str]:
+        return self.data["rocm"]["arch_list"]
+
+    @property
+    def nvcc_threads(self) -> int:
+        return self.data["build"]["nvcc_threads"]
+
+    def max_jobs(self, target: str, available_gib: float | None = None) -> int:
+        """Compile jobs for `target`: the pinned number, or as many as free memory and cores allow."""
+        jobs = self.data["build"]["max_jobs"]
+        if jobs != "auto":
+            return jobs
+        per_job = self.data["build"]["job_peak_gib"][target]
+        if target == "cuda":
+            per_job *= self.nvcc_threads
+        if available_gib is None:
+            available_gib = available_memory_gib()
+        # Keep 1 GiB for everything else on the machine.
+        by_memory = int(max(available_gib - 1.0, 0) // per_job)
+        return max(1, min(os.cpu_count() or 1, by_memory))
+
+    def cuda_cmake_archs(self) -> str:
+        """CMAKE_CUDA_ARCHITECTURES form: "9.0a" -> "90a"."""
+        return ";".join(a.replace(".", "") for a in self.cuda_arch_list)
+
+
+def available_memory_gib() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / (1024 * 1024)
+    except OSError:
+        pass
+    return 4.0
+
+
+def load(path: str | os.PathLike | None = None) -> EnvConfig:
+    env_path = Path(path) if path else DEFAULT_ENV_FILE
+    try:
+        raw = env_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"env.yaml: cannot read {env_path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"env.yaml: not valid YAML: {exc}") from None
+    validated = _validate(SCHEMA, data, "")
+    if _version_tuple(validated["torch"]["target_abi"]) < (2, 10):
+        _fail("torch.target_abi", 'at least "2.10" (the first stable ABI we support)', validated["torch"]["target_abi"])
+    header_major_minor = _version_tuple(validated["torch"]["header_version"])[:2]
+    if _version_tuple(validated["torch"]["target_abi"]) > header_major_minor:
+        _fail(
+            "torch.target_abi",
+            f"no newer than torch.header_version ({validated['torch']['header_version']})",
+            validated["torch"]["target_abi"],
+        )
+    return EnvConfig(data=validated, sha256=hashlib.sha256(raw).hexdigest(), path=env_path)

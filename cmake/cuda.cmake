@@ -1,0 +1,36 @@
+# CUDA target: the shared GPU sources plus the CUDA-only families, compiled by nvcc for the
+# env.yaml arch list. Included from CMakeLists.txt.
+set(CMAKE_CUDA_ARCHITECTURES OFF)  # archs come as explicit -gencode flags below
+set(CMAKE_CUDA_RUNTIME_LIBRARY Static)  # no libcudart.so version pinned into the wheel
+enable_language(CUDA)
+set(CMAKE_CUDA_STANDARD 17)
+
+target_sources(_C_stable_libtorch PRIVATE ${VLLM_OPS_GPU_SOURCES} ${VLLM_OPS_CUDA_ONLY_SOURCES})
+target_compile_definitions(_C_stable_libtorch PRIVATE USE_CUDA)
+
+if(VLLM_OPS_GPU_ARCHS STREQUAL "")
+  message(FATAL_ERROR "VLLM_OPS_GPU_ARCHS is empty; set cuda.arch_list in env.yaml")
+endif()
+set(VLLM_OPS_GENCODE)
+foreach(arch ${VLLM_OPS_GPU_ARCHS})
+  if(NOT arch MATCHES "^[0-9]+\\.[0-9]+a?$")
+    message(FATAL_ERROR "CUDA arch '${arch}' is not of the form 9.0 or 9.0a")
+  endif()
+  string(REPLACE "." "" sm "${arch}")
+  # -gencode rather than -arch=sm_90a: the shorthand also runs a plain sm_90 pass.
+  list(APPEND VLLM_OPS_GENCODE "-gencode=arch=compute_${sm},code=sm_${sm}")
+endforeach()
+
+string(REPLACE ";" "," VLLM_OPS_HOST_PREFIX_MAPS "${VLLM_OPS_PREFIX_MAPS}")
+target_compile_options(_C_stable_libtorch PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:-O3 ${VLLM_OPS_GENCODE} --threads=${VLLM_OPS_NVCC_THREADS}
+    -Xcompiler=${VLLM_OPS_HOST_PREFIX_MAPS}>)
+
+# aoti_torch_get_current_cuda_stream lives in libtorch_cuda.so. Link against a stand-in with the
+# same soname so the header torch (a CPU wheel is enough) can build CUDA targets; at run time
+# the real library, loaded by `import torch`, satisfies DT_NEEDED.
+add_library(torch_cuda_link_stub SHARED csrc/link_stubs/torch_cuda_stub.c)
+set_target_properties(torch_cuda_link_stub PROPERTIES
+  OUTPUT_NAME torch_cuda
+  LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/link_stubs)
+target_link_libraries(_C_stable_libtorch PRIVATE torch_cuda_link_stub)

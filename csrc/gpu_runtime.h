@@ -1,0 +1,45 @@
+#pragma once
+// The few GPU runtime calls the kernels make, named once for CUDA and HIP, plus the current
+// stream from torch's C shim (stable since before 2.10; ROCm torch keeps the CUDA names).
+
+#include <torch/csrc/inductor/aoti_torch/c/shim.h>
+
+#include "torch_utils.h"
+
+#ifdef USE_ROCM
+  #include <hip/hip_runtime.h>
+  using gpuStream_t = hipStream_t;
+  using gpuError_t = hipError_t;
+  #define gpuSuccess hipSuccess
+  #define gpuGetLastError hipGetLastError
+  #define gpuGetErrorString hipGetErrorString
+  #define gpuDeviceGetAttribute hipDeviceGetAttribute
+  #define gpuDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
+#else
+  #include <cuda_runtime.h>
+  using gpuStream_t = cudaStream_t;
+  using gpuError_t = cudaError_t;
+  #define gpuSuccess cudaSuccess
+  #define gpuGetLastError cudaGetLastError
+  #define gpuGetErrorString cudaGetErrorString
+  #define gpuDeviceGetAttribute cudaDeviceGetAttribute
+  #define gpuDevAttrMultiProcessorCount cudaDevAttrMultiProcessorCount
+#endif
+
+#define VLLM_OPS_GPU_CHECK(expr)                                                        \
+  do {                                                                                  \
+    const gpuError_t vllm_ops_err_ = (expr);                                            \
+    TORCH_UTILS_CHECK(vllm_ops_err_ == gpuSuccess, #expr, " failed: ",                  \
+                      gpuGetErrorString(vllm_ops_err_));                                \
+  } while (0)
+
+namespace vllm_ops {
+
+inline gpuStream_t current_gpu_stream(int32_t device) {
+  void* stream = nullptr;
+  TORCH_UTILS_CHECK(aoti_torch_get_current_cuda_stream(device, &stream) == AOTI_TORCH_SUCCESS,
+                    "could not get the current stream of device ", device);
+  return static_cast<gpuStream_t>(stream);
+}
+
+}  // namespace vllm_ops

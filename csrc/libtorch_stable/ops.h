@@ -1,0 +1,28 @@
+#pragma once
+// Host entry points of every op, in the argument order of its schema. Each op family is a
+// class template over the backend; a backend's translation unit explicitly instantiates it.
+
+#include <torch/csrc/stable/tensor.h>
+
+namespace vllm_ops {
+
+using torch::stable::Tensor;
+
+struct CpuBackend;
+struct GpuBackend;  // CUDA, or HIP in a ROCm build
+
+template <class Backend>
+struct ActivationOps {
+  static void silu_and_mul(Tensor& out, const Tensor& input);
+  static void mul_and_silu(Tensor& out, const Tensor& input);
+  static void silu_and_mul_with_clamp(Tensor& out, const Tensor& input, double limit);
+  static void gelu_and_mul(Tensor& out, const Tensor& input);
+  static void gelu_tanh_and_mul(Tensor& out, const Tensor& input);
+  static void fatrelu_and_mul(Tensor& out, const Tensor& input, double threshold);
+  static void swigluoai_and_mul(Tensor& out, const Tensor& input, double alpha, double limit);
+  static void gelu_new(Tensor& out, const Tensor& input);
+  static void gelu_fast(Tensor& out, const Tensor& input);
+  static void gelu_quick(Tensor& out, const Tensor& input);
+};
+
+}  // namespace vllm_ops

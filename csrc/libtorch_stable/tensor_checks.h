@@ -1,0 +1,69 @@
+#pragma once
+// Argument checks shared by all ops and backends. Every message reads
+// "<op>: <argument> must be <expected>, got <actual>".
+
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+
+#include "../torch_utils.h"
+
+namespace vllm_ops {
+
+inline std::string shape_str(const torch::stable::Tensor& t) {
+  std::ostringstream s;
+  s << "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s << (i ? ", " : "") << t.size(i);
+  s << "]";
+  return s.str();
+}
+
+inline std::string device_str(const torch::stable::Device& d) {
+  std::ostringstream s;
+  switch (d.type()) {
+    case torch::headeronly::DeviceType::CPU: s << "cpu"; break;
+    case torch::headeronly::DeviceType::CUDA: s << "cuda"; break;
+    case torch::headeronly::DeviceType::Meta: s << "meta"; break;
+    default: s << "device_type(" << static_cast<int>(d.type()) << ")";
+  }
+  if (d.index() >= 0) s << ":" << static_cast<int>(d.index());
+  return s.str();
+}
+
+inline void check_dtype_in(const char* op, const char* arg, const torch::stable::Tensor& t,
+                           std::initializer_list<torch::headeronly::ScalarType> allowed) {
+  for (auto dt : allowed)
+    if (t.scalar_type() == dt) return;
+  std::ostringstream expected;
+  const char* sep = "";
+  for (auto dt : allowed) {
+    expected << sep << torch::headeronly::toString(dt);
+    sep = " or ";
+  }
+  TORCH_UTILS_CHECK(false, op, ": ", arg, " must have dtype ", expected.str(), ", got ",
+                    torch::headeronly::toString(t.scalar_type()));
+}
+
+inline void check_same_dtype(const char* op, const char* arg, const torch::stable::Tensor& t,
+                             const char* ref_arg, const torch::stable::Tensor& ref) {
+  TORCH_UTILS_CHECK(t.scalar_type() == ref.scalar_type(), op, ": ", arg,
+                    " must have the dtype of ", ref_arg, " (",
+                    torch::headeronly::toString(ref.scalar_type()), "), got ",
+                    torch::headeronly::toString(t.scalar_type()));
+}
+
+inline void check_contiguous(const char* op, const char* arg, const torch::stable::Tensor& t) {
+  TORCH_UTILS_CHECK(t.is_contiguous(), op, ": ", arg,
+                    " must be contiguous, got a strided tensor of shape ", shape_str(t));
+}
+
+inline void check_same_device(const char* op, const char* arg, const torch::stable::Tensor& t,
+                              const char* ref_arg, const torch::stable::Tensor& ref) {
+  TORCH_UTILS_CHECK(t.device() == ref.device(), op, ": ", arg, " must be on the device of ",
+                    ref_arg, " (", device_str(ref.device()), "), got ", device_str(t.device()));
+}
+
+}  // namespace vllm_ops

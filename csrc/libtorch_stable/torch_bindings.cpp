@@ -1,0 +1,49 @@
+// The table of contents of the extension: every schema once, then one implementation table per
+// dispatch key. The namespace comes from env.yaml (VLLM_OPS_NAMESPACE).
+
+#include <torch/csrc/stable/library.h>
+
+#include "ops.h"
+
+#ifndef VLLM_OPS_NAMESPACE
+  #error "VLLM_OPS_NAMESPACE must be defined by the build (env.yaml: ops.namespace)"
+#endif
+
+STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
+  // activation
+  ops.def("silu_and_mul(Tensor! result, Tensor input) -> ()");
+  ops.def("mul_and_silu(Tensor! out, Tensor input) -> ()");
+  ops.def("silu_and_mul_with_clamp(Tensor! result, Tensor input, float limit) -> ()");
+  ops.def("gelu_and_mul(Tensor! out, Tensor input) -> ()");
+  ops.def("gelu_tanh_and_mul(Tensor! out, Tensor input) -> ()");
+  ops.def("fatrelu_and_mul(Tensor! out, Tensor input, float threshold) -> ()");
+  ops.def("swigluoai_and_mul(Tensor! out, Tensor input, float alpha=1.702, float limit=7.) -> ()");
+  ops.def("gelu_new(Tensor! out, Tensor input) -> ()");
+  ops.def("gelu_fast(Tensor! out, Tensor input) -> ()");
+  ops.def("gelu_quick(Tensor! out, Tensor input) -> ()");
+}
+
+// One line per op: the same entry points serve every backend, templated on it.
+#define VLLM_OPS_IMPL_ACTIVATION(m, Backend)                                                  \
+  m.impl("silu_and_mul", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::silu_and_mul));       \
+  m.impl("mul_and_silu", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::mul_and_silu));       \
+  m.impl("silu_and_mul_with_clamp",                                                         \
+         TORCH_BOX(&vllm_ops::ActivationOps<Backend>::silu_and_mul_with_clamp));            \
+  m.impl("gelu_and_mul", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_and_mul));       \
+  m.impl("gelu_tanh_and_mul", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_tanh_and_mul)); \
+  m.impl("fatrelu_and_mul", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::fatrelu_and_mul)); \
+  m.impl("swigluoai_and_mul", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::swigluoai_and_mul)); \
+  m.impl("gelu_new", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_new));               \
+  m.impl("gelu_fast", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_fast));             \
+  m.impl("gelu_quick", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_quick))
+
+STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
+  VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::CpuBackend);
+}
+
+#if defined(USE_CUDA) || defined(USE_ROCM)
+// ROCm torch dispatches HIP tensors under the CUDA key.
+STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
+  VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::GpuBackend);
+}
+#endif

@@ -1,0 +1,40 @@
+"""vLLM's kernels on the libtorch stable ABI: one binary for every torch >= 2.10.
+
+`import vllm_ops` loads the compiled library shipped in this package, registers fake
+implementations for torch.compile, and exposes wrappers that allocate their outputs.
+"""
+
+from ._loader import load_library
+
+build_info = load_library()
+namespace: str = build_info["namespace"]
+
+from . import _fake  # noqa: E402  (needs the library loaded)
+from .activation import (  # noqa: E402
+    fatrelu_and_mul,
+    gelu_and_mul,
+    gelu_fast,
+    gelu_new,
+    gelu_quick,
+    gelu_tanh_and_mul,
+    mul_and_silu,
+    silu_and_mul,
+    silu_and_mul_with_clamp,
+    swigluoai_and_mul,
+)
+
+__all__ = [
+    "build_info",
+    "namespace",
+    "fatrelu_and_mul",
+    "gelu_and_mul",
+    "gelu_fast",
+    "gelu_new",
+    "gelu_quick",
+    "gelu_tanh_and_mul",
+    "mul_and_silu",
+    "silu_and_mul",
+    "silu_and_mul_with_clamp",
+    "swigluoai_and_mul",
+]
+_fake.register_all(namespace)

@@ -1,0 +1,7 @@
+"""The loaded op namespace, torch.ops.<namespace from the build>."""
+
+import torch
+
+from . import build_info
+
+ops = getattr(torch.ops, build_info["namespace"])

@@ -1,0 +1,1 @@
+"""Pure-torch references, written from the math, independent of the compiled kernels."""
