@@ -6,6 +6,7 @@ enable_language(CUDA)
 set(CMAKE_CUDA_STANDARD 17)
 
 target_sources(_C_stable_libtorch PRIVATE ${VLLM_OPS_GPU_SOURCES} ${VLLM_OPS_CUDA_ONLY_SOURCES})
+set_target_properties(_C_stable_libtorch PROPERTIES CUDA_ARCHITECTURES OFF)
 target_compile_definitions(_C_stable_libtorch PRIVATE USE_CUDA)
 
 if(VLLM_OPS_GPU_ARCHS STREQUAL "")

@@ -1,0 +1,105 @@
+"""Shared pieces of the side-by-side benchmarks: loading vLLM's kernels as a baseline, timing
+with CUDA graphs over rotating buffers, ulp distances, and writing table/JSON/plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+VLLM_NAMESPACE = "_C"  # vLLM's _C_stable_libtorch registers its ops here
+
+
+def load_vllm(library: str | None):
+    """Load vLLM 0.22.0's `_C_stable_libtorch.abi3.so`; returns torch.ops._C or None."""
+    if not library:
+        return None
+    torch.ops.load_library(library)
+    return getattr(torch.ops, VLLM_NAMESPACE)
+
+
+def _l2_bytes() -> int:
+    props = torch.cuda.get_device_properties(0)
+    return getattr(props, "L2_cache_size", 50 << 20)
+
+
+def rotating_sets(make, bytes_per_set: int, min_total_factor: float = 3.0, max_sets: int = 32):
+    """Enough independent argument sets that cycling through them defeats the L2 cache."""
+    count = max(1, min(max_sets, math.ceil(min_total_factor * _l2_bytes() / max(bytes_per_set, 1))))
+    return [make() for _ in range(count)]
+
+
+def time_us(fn, arg_sets, replays: int = 20, graph_calls: int | None = None) -> float:
+    """Median device time of one call, in microseconds. Calls are captured into a CUDA graph
+    (cycling over `arg_sets`) so host launch overhead does not mask kernel time."""
+    calls = graph_calls or max(len(arg_sets), 10)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for args in arg_sets:  # warm-up: module load, lazy init, compilation
+            fn(*args)
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(calls):
+            fn(*arg_sets[i % len(arg_sets)])
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(replays):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000.0 / calls)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def ulp_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Elementwise distance in units in the last place of a's dtype (NaN vs NaN counts 0)."""
+    int_type = {2: torch.int16, 4: torch.int32}[a.element_size()]
+    bits = 8 * a.element_size()
+
+    def ordered(x):
+        i = x.contiguous().view(int_type).to(torch.int64)
+        # Sign-magnitude -> monotonically ordered integers.
+        return torch.where(i < 0, -(i & ((1 << (bits - 1)) - 1)), i)
+
+    dist = (ordered(a) - ordered(b)).abs()
+    both_nan = torch.isnan(a) & torch.isnan(b)
+    one_nan = torch.isnan(a) ^ torch.isnan(b)
+    dist = torch.where(both_nan, torch.zeros_like(dist), dist)
+    return torch.where(one_nan, torch.full_like(dist, 1 << 40), dist)
+
+
+def geomean(values):
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def write_results(out_dir: Path, name: str, rows: list[dict], summary: dict) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    env = {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+    path.write_text(json.dumps({"environment": env, "summary": summary, "rows": rows}, indent=1))
+    return path
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
+    """columns: (key, header, format spec)."""
+    widths = [max(len(h), 9) for _, h, _ in columns]
+    print("  ".join(h.rjust(w) for (_, h, _), w in zip(columns, widths)))
+    for row in rows:
+        cells = []
+        for (key, _, fmt), w in zip(columns, widths):
+            value = row.get(key, "")
+            cells.append((format(value, fmt) if isinstance(value, (int, float)) else str(value)).rjust(w))
+        print("  ".join(cells))
