@@ -15,7 +15,7 @@ from vllm_ops.reference import activation as ref
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 # Two output ulps of each dtype, relative, plus an absolute floor for values near zero.
 TOLERANCE = {
-    torch.float32: dict(rtol=2e-5, atol=1e-6),
+    torch.float32: dict(rtol=2e-5, atol=5e-6),
     torch.float16: dict(rtol=2e-3, atol=1e-3),
     torch.bfloat16: dict(rtol=1.6e-2, atol=1e-2),
 }
@@ -213,9 +213,9 @@ def test_cuda_matches_cpu_kernel(case, dtype):
 @pytest.mark.parametrize("case", OPS, ids=OP_IDS)
 def test_cuda_misaligned_views_fall_back_to_scalar(case):
     # A view starting one element in breaks 16-byte alignment of an otherwise vectorizable row.
-    base = _input(case, (1,), 4096 * 2 + 1, torch.bfloat16, "cuda").flatten()
     width = 2 * 4096 if case.gated else 4096
-    x = base[1 : 1 + 3 * width].view(3, width)
+    base = torch.randn(3 * width + 1, device="cuda").to(torch.bfloat16)
+    x = base[1:].view(3, width)
     _check(case, x, torch.bfloat16)
 
 

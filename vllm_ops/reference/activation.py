@@ -1,7 +1,8 @@
 """Pure-torch activation references.
 
 Math runs in float64 on the inputs' values and is rounded to the output dtype at the points
-where the op's definition rounds: gated ops round the activation before the product.
+where the op's definition rounds: gated ops round the activation before the product, and
+gelu_new/gelu_fast do some of their steps in the storage dtype.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def fatrelu_and_mul(x, threshold=0.0):
 
 def silu_and_mul_with_clamp(x, limit):
     gate, up = _halves(x)
-    return (_silu(gate.clamp(max=limit)) * up.clamp(-limit, limit)).to(x.dtype)
+    act = _silu(gate.clamp(max=limit)).to(x.dtype).double()
+    return (act * up.clamp(-limit, limit)).to(x.dtype)
 
 
 def swigluoai_and_mul(x, alpha=1.702, limit=7.0):
@@ -70,12 +72,26 @@ def swigluoai_and_mul(x, alpha=1.702, limit=7.0):
     return ((up + 1.0) * gate * torch.sigmoid(alpha * gate)).to(x.dtype)
 
 
+def _in(dtype):
+    """One arithmetic step in the storage dtype: exact math, then rounding to `dtype`."""
+    return lambda v: v.to(dtype).double()
+
+
 def gelu_new(x):
-    return _gelu_tanh(x.double()).to(x.dtype)
+    # tanh-GELU whose cube, polynomial and final product are storage-dtype arithmetic.
+    r, v = _in(x.dtype), x.double()
+    cube = r(r(v * v) * v)
+    poly = r(v + r(0.044715 * cube))
+    t = r(torch.tanh(r(0.79788456 * poly)))
+    return (r(0.5 * v) * r(1.0 + t)).to(x.dtype)
 
 
 def gelu_fast(x):
-    return _gelu_tanh(x.double()).to(x.dtype)
+    # The same with the polynomial factored: 0.79788456 x * (1 + 0.044715 x * x).
+    r, v = _in(x.dtype), x.double()
+    poly = r(1.0 + r(r(0.044715 * v) * v))
+    t = r(torch.tanh(r(r(v * 0.79788456) * poly)))
+    return (r(0.5 * v) * r(1.0 + t)).to(x.dtype)
 
 
 def gelu_quick(x):

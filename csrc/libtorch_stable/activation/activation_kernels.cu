@@ -1,7 +1,7 @@
 // GPU launcher for the activation ops (CUDA, and HIP when compiled for ROCm).
 //
-// One block row per token row, optionally several blocks per row when there are too few rows
-// to fill the GPU. Each thread moves 16-byte vectors where the pointers and the row width allow
+// A 2-D grid: x over token rows, y over column chunks of a row when there are too few rows to
+// fill the GPU. Each thread moves 16-byte vectors where the pointers and the row width allow
 // it, and falls back to scalar accesses otherwise. All indices are 64-bit.
 
 #include <torch/csrc/stable/accelerator.h>
@@ -13,7 +13,6 @@ namespace vllm_ops {
 namespace {
 
 constexpr int kVectorBytes = 16;
-constexpr int kMaxThreads = 256;
 constexpr int64_t kMaxGridY = 65535;
 
 template <typename T>
@@ -94,15 +93,17 @@ struct GpuBackend {
     constexpr int kSize = Vec<T>::kSize;
     const bool vectorized = d % kSize == 0 && is_aligned(in) && is_aligned(out);
     const int64_t items_per_row = vectorized ? d / kSize : d;
-    const int threads = static_cast<int>(
-        std::min<int64_t>(kMaxThreads, std::max<int64_t>(32, (items_per_row + 31) / 32 * 32)));
-
-    // Enough blocks for several waves on every SM; split rows across blocks only when the rows
-    // alone cannot provide them.
-    const int64_t wanted_blocks = 4LL * multiprocessor_count(device) * (1024 / threads);
+    const int64_t sms = multiprocessor_count(device);
+    // Many rows: one wide block per row, each thread a vector or two (measured on H100 to reach
+    // copy bandwidth). Few rows (or a unary op's single flattened row): narrower blocks, and
+    // several per row so that every SM gets work.
+    const int64_t max_threads = rows >= 2 * sms ? 1024 : 256;
+    const int threads = static_cast<int>(std::min<int64_t>(max_threads, (items_per_row + 31) / 32 * 32));
     const int64_t blocks_per_row_needed = (items_per_row + threads - 1) / threads;
-    const int64_t blocks_per_row = std::max<int64_t>(
-        1, std::min({blocks_per_row_needed, (wanted_blocks + rows - 1) / rows, kMaxGridY}));
+    const int64_t wanted_blocks = 8 * sms * (1024 / threads);
+    const int64_t row_share = rows == 1 ? kMaxGridY : (wanted_blocks + rows - 1) / rows;
+    const int64_t blocks_per_row =
+        std::max<int64_t>(1, std::min({blocks_per_row_needed, row_share, kMaxGridY}));
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>(rows, INT32_MAX)),
                     static_cast<unsigned>(blocks_per_row));
 

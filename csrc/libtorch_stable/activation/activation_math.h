@@ -25,26 +25,15 @@ struct GeluErf {
   }
 };
 
-// GELU with the tanh approximation: tanh(sqrt(2/pi) * (x + 0.044715 x^3)).
+// GELU with the tanh approximation: tanh(sqrt(2/pi) * (x + 0.044715 x^3)). The operation
+// order is part of the semantics: in the far negative tail 1 + tanh cancels, and a different
+// association moves the result by thousands of float ulps.
 struct GeluTanh {
   VLLM_OPS_HOST_DEVICE float operator()(float x) const {
     constexpr float kSqrt2OverPi = 0.79788456080286535588f;
     constexpr float kCubic = 0.044715f;
-    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + kCubic * x * x * x)));
-  }
-};
-
-// The "new" GELU of GPT-2 style models: the same tanh form with a rounded constant.
-struct GeluNew {
-  VLLM_OPS_HOST_DEVICE float operator()(float x) const {
-    return 0.5f * x * (1.0f + tanhf(0.79788456f * (x + 0.044715f * x * x * x)));
-  }
-};
-
-// The "fast" GELU: the tanh form factored as x * (1 + 0.044715 x^2).
-struct GeluFast {
-  VLLM_OPS_HOST_DEVICE float operator()(float x) const {
-    return 0.5f * x * (1.0f + tanhf(0.79788456f * x * (1.0f + 0.044715f * x * x)));
+    const float x_cube = x * x * x;
+    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + kCubic * x_cube)));
   }
 };
 
@@ -72,6 +61,14 @@ VLLM_OPS_HOST_DEVICE T round_to(float x) {
   return static_cast<T>(x);
 }
 
+// One arithmetic step in the storage dtype: computed in float, then rounded. For fp16/bf16 this
+// equals native half arithmetic (float has more than 2p+2 bits, so the double rounding of +, -
+// and * is exact).
+template <typename T>
+VLLM_OPS_HOST_DEVICE float in_storage(float x) {
+  return static_cast<float>(static_cast<T>(x));
+}
+
 // ---- ops -------------------------------------------------------------------------------------
 
 // act(gate) * up (kActOnFirst) or gate * act(up). The activation is rounded to the storage
@@ -94,7 +91,8 @@ struct ActAndMul {
   }
 };
 
-// silu(min(gate, limit)) * clamp(up, -limit, limit), rounded once.
+// silu(min(gate, limit)) * clamp(up, -limit, limit), rounding like ActAndMul: the activation
+// is rounded to the storage dtype before the product.
 struct SiluAndMulWithClamp {
   static constexpr RowLayout kLayout = RowLayout::kGateUpHalves;
   float limit;
@@ -103,7 +101,7 @@ struct SiluAndMulWithClamp {
   VLLM_OPS_HOST_DEVICE T operator()(T gate, T up) const {
     const float g = fminf(static_cast<float>(gate), limit);
     const float u = fminf(fmaxf(static_cast<float>(up), -limit), limit);
-    return round_to<T>(Silu{}(g) * u);
+    return round_to<T>(in_storage<T>(Silu{}(g)) * u);
   }
 };
 
@@ -118,6 +116,8 @@ struct SwigluOAIAndMul {
   VLLM_OPS_HOST_DEVICE T operator()(T gate, T up) const {
     const float g = fminf(static_cast<float>(gate), limit);
     const float u = fminf(fmaxf(static_cast<float>(up), -limit), limit);
+    // Divided, not multiplied by a reciprocal sigmoid: the two differ by up to 4 float ulps in
+    // the tail, and vLLM's kernels divide.
     const float glu = g / (1.0f + expf(-g * alpha));
     return round_to<T>((u + 1.0f) * glu);
   }
@@ -131,6 +131,37 @@ struct Elementwise {
   template <typename T>
   VLLM_OPS_HOST_DEVICE T operator()(T x) const {
     return round_to<T>(act(static_cast<float>(x)));
+  }
+};
+
+// The "new" GELU of GPT-2 style models: the tanh form with rounded constants, where the cube,
+// the polynomial and the final product are storage-dtype arithmetic (so fp16/bf16 results
+// saturate to exactly 0 in the negative tail, as the reference kernels do).
+struct GeluNew {
+  static constexpr RowLayout kLayout = RowLayout::kUnary;
+
+  template <typename T>
+  VLLM_OPS_HOST_DEVICE T operator()(T xs) const {
+    const float x = static_cast<float>(xs);
+    const float x_cube = in_storage<T>(in_storage<T>(x * x) * x);
+    const float poly = in_storage<T>(x + in_storage<T>(0.044715f * x_cube));
+    const float t = in_storage<T>(tanhf(in_storage<T>(0.79788456f * poly)));
+    return round_to<T>(in_storage<T>(0.5f * x) * in_storage<T>(1.0f + t));
+  }
+};
+
+// The "fast" GELU: the tanh form factored as 0.79788456 x * (1 + 0.044715 x * x), with the same
+// storage-dtype steps as GeluNew.
+struct GeluFast {
+  static constexpr RowLayout kLayout = RowLayout::kUnary;
+
+  template <typename T>
+  VLLM_OPS_HOST_DEVICE T operator()(T xs) const {
+    const float x = static_cast<float>(xs);
+    const float scaled = in_storage<T>(x * 0.79788456f);
+    const float poly = in_storage<T>(1.0f + in_storage<T>(in_storage<T>(0.044715f * x) * x));
+    const float t = in_storage<T>(tanhf(in_storage<T>(scaled * poly)));
+    return round_to<T>(in_storage<T>(0.5f * x) * in_storage<T>(1.0f + t));
   }
 };
 

@@ -94,12 +94,12 @@ void ActivationOps<B>::swigluoai_and_mul(Tensor& out, const Tensor& input, doubl
 
 template <class B>
 void ActivationOps<B>::gelu_new(Tensor& out, const Tensor& input) {
-  run_activation<B>("gelu_new", "out", out, input, act::Elementwise<act::GeluNew>{});
+  run_activation<B>("gelu_new", "out", out, input, act::GeluNew{});
 }
 
 template <class B>
 void ActivationOps<B>::gelu_fast(Tensor& out, const Tensor& input) {
-  run_activation<B>("gelu_fast", "out", out, input, act::Elementwise<act::GeluFast>{});
+  run_activation<B>("gelu_fast", "out", out, input, act::GeluFast{});
 }
 
 template <class B>
