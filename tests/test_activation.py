@@ -61,6 +61,7 @@ SHAPES = [
     ((1,), 4096),
     ((1,), 1),
     ((5,), 7),
+    ((5,), 12),
     ((3,), 13),
     ((7,), 1027),
     ((2, 3), 128),
@@ -193,7 +194,8 @@ def test_rejects_non_contiguous_out(case):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("lead,d", SHAPES + [((4096,), 14336), ((1,), 14336)])
+# Large enough to take the 16-byte row kernel and the tiled kernel (evenly and unevenly split).
+@pytest.mark.parametrize("lead,d", SHAPES + [((4096,), 14336), ((1,), 14336), ((2048,), 4104), ((1100,), 8200)])
 @pytest.mark.parametrize("case", OPS, ids=OP_IDS)
 def test_matches_reference_cuda(case, lead, d, dtype):
     _check(case, _input(case, lead, d, dtype, "cuda"), dtype)

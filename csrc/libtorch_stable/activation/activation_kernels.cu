@@ -1,8 +1,13 @@
 // GPU launcher for the activation ops (CUDA, and HIP when compiled for ROCm).
 //
-// A 2-D grid: x over token rows, y over column chunks of a row when there are too few rows to
-// fill the GPU. Each thread moves 16-byte vectors where the pointers and the row width allow
-// it, and falls back to scalar accesses otherwise. All indices are 64-bit.
+// Two kernels over the same math, chosen per call from H100 measurements against vLLM's
+// kernels (benchmarks/bench_activation.py, notes in benchmarks/NOTES.md):
+//  - a row kernel: a 2-D grid, x over token rows, y over column chunks when there are too few
+//    rows to fill the GPU. Small problems are latency-bound, so they use 8-byte vectors (more
+//    threads, shorter per-thread chains); larger ones 16-byte vectors.
+//  - a tiled kernel for many long rows: each thread issues several 16-byte loads before it
+//    computes, so more loads are in flight per thread.
+// Misaligned pointers or row widths fall back to scalar accesses. All indices are 64-bit.
 
 #include <torch/csrc/stable/accelerator.h>
 
@@ -12,58 +17,107 @@
 namespace vllm_ops {
 namespace {
 
-constexpr int kVectorBytes = 16;
 constexpr int64_t kMaxGridY = 65535;
+constexpr int64_t kSmallProblemBytes = 8 << 20;  // output bytes under which latency dominates
 
-template <typename T>
-struct alignas(kVectorBytes) Vec {
-  static constexpr int kSize = kVectorBytes / sizeof(T);
+template <typename T, int kBytes>
+struct alignas(kBytes) Vec {
+  using Elem = T;
+  static constexpr int kSize = kBytes / sizeof(T);
   T v[kSize];
 };
 
-// Computes one output vector starting at element i (a multiple of kSize) of the row.
-template <class Op, typename T>
-__device__ __forceinline__ Vec<T> apply_vec(const Op& op, const T* in_row, int64_t d, int64_t i) {
-  using V = Vec<T>;
+// The input vectors behind one output vector: gate and up (or the two interleaved halves), or
+// just x for unary ops.
+template <class V>
+struct VecInputs {
+  V a, b;
+};
+
+template <class Op, class V>
+__device__ __forceinline__ VecInputs<V> load_vec(const typename V::Elem* in_row, int64_t d, int64_t i) {
+  VecInputs<V> in;
+  if constexpr (Op::kLayout == act::RowLayout::kUnary) {
+    in.a = *reinterpret_cast<const V*>(in_row + i);
+  } else if constexpr (Op::kLayout == act::RowLayout::kGateUpHalves) {
+    in.a = *reinterpret_cast<const V*>(in_row + i);
+    in.b = *reinterpret_cast<const V*>(in_row + d + i);
+  } else {
+    in.a = *reinterpret_cast<const V*>(in_row + 2 * i);
+    in.b = *reinterpret_cast<const V*>(in_row + 2 * i + V::kSize);
+  }
+  return in;
+}
+
+template <class Op, class V>
+__device__ __forceinline__ V compute_vec(const Op& op, const VecInputs<V>& in) {
   V o;
   if constexpr (Op::kLayout == act::RowLayout::kUnary) {
-    const V x = *reinterpret_cast<const V*>(in_row + i);
 #pragma unroll
-    for (int k = 0; k < V::kSize; ++k) o.v[k] = op(x.v[k]);
+    for (int k = 0; k < V::kSize; ++k) o.v[k] = op(in.a.v[k]);
   } else if constexpr (Op::kLayout == act::RowLayout::kGateUpHalves) {
-    const V gate = *reinterpret_cast<const V*>(in_row + i);
-    const V up = *reinterpret_cast<const V*>(in_row + d + i);
 #pragma unroll
-    for (int k = 0; k < V::kSize; ++k) o.v[k] = op(gate.v[k], up.v[k]);
+    for (int k = 0; k < V::kSize; ++k) o.v[k] = op(in.a.v[k], in.b.v[k]);
   } else {
-    // Interleaved pairs: output elements i..i+kSize come from 2*kSize input elements.
-    const V lo = *reinterpret_cast<const V*>(in_row + 2 * i);
-    const V hi = *reinterpret_cast<const V*>(in_row + 2 * i + V::kSize);
+    // Interleaved pairs: output k of the first half comes from a, of the second half from b.
 #pragma unroll
     for (int k = 0; k < V::kSize / 2; ++k) {
-      o.v[k] = op(lo.v[2 * k], lo.v[2 * k + 1]);
-      o.v[V::kSize / 2 + k] = op(hi.v[2 * k], hi.v[2 * k + 1]);
+      o.v[k] = op(in.a.v[2 * k], in.a.v[2 * k + 1]);
+      o.v[V::kSize / 2 + k] = op(in.b.v[2 * k], in.b.v[2 * k + 1]);
     }
   }
   return o;
 }
 
-template <typename T, class Op, bool kVectorized>
-__global__ void activation_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
-                                  int64_t d, Op op) {
+// kVecBytes == 0: scalar accesses.
+template <typename T, class Op, int kVecBytes>
+__global__ void activation_row_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
+                                      int64_t d, Op op) {
   const int64_t in_width = act::input_row_width<Op>(d);
   const int64_t first = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
   const int64_t step = static_cast<int64_t>(gridDim.y) * blockDim.x;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* in_row = in + r * in_width;
     T* out_row = out + r * d;
-    if constexpr (kVectorized) {
-      constexpr int kSize = Vec<T>::kSize;
-      for (int64_t v = first; v < d / kSize; v += step) {
-        *reinterpret_cast<Vec<T>*>(out_row + v * kSize) = apply_vec(op, in_row, d, v * kSize);
+    if constexpr (kVecBytes > 0) {
+      using V = Vec<T, kVecBytes>;
+      for (int64_t v = first; v < d / V::kSize; v += step) {
+        *reinterpret_cast<V*>(out_row + v * V::kSize) =
+            compute_vec(op, load_vec<Op, V>(in_row, d, v * V::kSize));
       }
     } else {
       for (int64_t i = first; i < d; i += step) out_row[i] = act::apply_at(op, in_row, d, i);
+    }
+  }
+}
+
+// Tiles split each row evenly (tile_items <= kTileThreads * kUnroll), so no block is mostly idle.
+constexpr int kTileThreads = 128;
+constexpr int kUnroll = 4;
+
+template <typename T, class Op>
+__global__ void __launch_bounds__(kTileThreads)
+    activation_tiled_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t d,
+                            int64_t tiles_per_row, int64_t tile_items, Op op) {
+  using V = Vec<T, 16>;
+  const int64_t in_width = act::input_row_width<Op>(d);
+  const int64_t items = d / V::kSize;
+  for (int64_t tile = blockIdx.x; tile < rows * tiles_per_row; tile += gridDim.x) {
+    const int64_t r = tile / tiles_per_row;
+    const int64_t begin = (tile - r * tiles_per_row) * tile_items;
+    const int64_t end = begin + tile_items < items ? begin + tile_items : items;
+    const T* in_row = in + r * in_width;
+    T* out_row = out + r * d;
+    VecInputs<V> loaded[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t item = begin + u * kTileThreads + threadIdx.x;
+      if (item < end) loaded[u] = load_vec<Op, V>(in_row, d, item * V::kSize);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t item = begin + u * kTileThreads + threadIdx.x;
+      if (item < end) *reinterpret_cast<V*>(out_row + item * V::kSize) = compute_vec(op, loaded[u]);
     }
   }
 }
@@ -78,7 +132,25 @@ int multiprocessor_count(int device) {
   return count;
 }
 
-bool is_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kVectorBytes == 0; }
+bool vectorizable(const void* out, const void* in, int64_t d_bytes, int bytes) {
+  return d_bytes % bytes == 0 && reinterpret_cast<uintptr_t>(out) % bytes == 0 &&
+         reinterpret_cast<uintptr_t>(in) % bytes == 0;
+}
+
+template <typename T, class Op, int kVecBytes>
+void launch_rows(const Op& op, T* out, const T* in, int64_t rows, int64_t d, int64_t sms,
+                 gpuStream_t stream) {
+  const int64_t items_per_row = kVecBytes > 0 ? d / (kVecBytes / sizeof(T)) : d;
+  // Many rows: one 256-thread block per row. Few rows (or a unary op's single flattened row):
+  // several blocks per row so that every SM has work.
+  const int threads = static_cast<int>(std::min<int64_t>(256, (items_per_row + 31) / 32 * 32));
+  const int64_t blocks_per_row_needed = (items_per_row + threads - 1) / threads;
+  const int64_t wanted_blocks = 4 * sms * (1024 / threads);
+  const int64_t row_share = rows == 1 ? kMaxGridY : (wanted_blocks + rows - 1) / rows;
+  const int64_t blocks_per_row = std::max<int64_t>(1, std::min({blocks_per_row_needed, row_share, kMaxGridY}));
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(rows, INT32_MAX)), static_cast<unsigned>(blocks_per_row));
+  activation_row_kernel<T, Op, kVecBytes><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+}
 
 }  // namespace
 
@@ -89,28 +161,24 @@ struct GpuBackend {
     const int device = input.get_device_index();
     torch::stable::accelerator::DeviceGuard guard(device);
     const gpuStream_t stream = current_gpu_stream(device);
-
-    constexpr int kSize = Vec<T>::kSize;
-    const bool vectorized = d % kSize == 0 && is_aligned(in) && is_aligned(out);
-    const int64_t items_per_row = vectorized ? d / kSize : d;
     const int64_t sms = multiprocessor_count(device);
-    // Many rows: one wide block per row, each thread a vector or two (measured on H100 to reach
-    // copy bandwidth). Few rows (or a unary op's single flattened row): narrower blocks, and
-    // several per row so that every SM gets work.
-    const int64_t max_threads = rows >= 2 * sms ? 1024 : 256;
-    const int threads = static_cast<int>(std::min<int64_t>(max_threads, (items_per_row + 31) / 32 * 32));
-    const int64_t blocks_per_row_needed = (items_per_row + threads - 1) / threads;
-    const int64_t wanted_blocks = 8 * sms * (1024 / threads);
-    const int64_t row_share = rows == 1 ? kMaxGridY : (wanted_blocks + rows - 1) / rows;
-    const int64_t blocks_per_row =
-        std::max<int64_t>(1, std::min({blocks_per_row_needed, row_share, kMaxGridY}));
-    const dim3 grid(static_cast<unsigned>(std::min<int64_t>(rows, INT32_MAX)),
-                    static_cast<unsigned>(blocks_per_row));
+    const int64_t d_bytes = d * static_cast<int64_t>(sizeof(T));
+    const bool small = rows * d_bytes <= kSmallProblemBytes;
 
-    if (vectorized) {
-      activation_kernel<T, Op, true><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+    if (vectorizable(out, in, d_bytes, 16) && rows >= 1024 && d_bytes >= 16 * 1024) {
+      constexpr int64_t kTile = kTileThreads * kUnroll;
+      const int64_t items_per_row = d_bytes / 16;
+      const int64_t tiles_per_row = (items_per_row + kTile - 1) / kTile;
+      const int64_t tile_items = (items_per_row + tiles_per_row - 1) / tiles_per_row;
+      const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows * tiles_per_row, INT32_MAX));
+      activation_tiled_kernel<T, Op><<<blocks, kTileThreads, 0, stream>>>(out, in, rows, d, tiles_per_row,
+                                                                          tile_items, op);
+    } else if (!small && vectorizable(out, in, d_bytes, 16)) {
+      launch_rows<T, Op, 16>(op, out, in, rows, d, sms, stream);
+    } else if (vectorizable(out, in, d_bytes, 8)) {
+      launch_rows<T, Op, 8>(op, out, in, rows, d, sms, stream);
     } else {
-      activation_kernel<T, Op, false><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+      launch_rows<T, Op, 0>(op, out, in, rows, d, sms, stream);
     }
     VLLM_OPS_GPU_CHECK(gpuGetLastError());
   }
