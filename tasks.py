@@ -1,36 +1,176 @@
-"""Task runner: thin wrappers over buildenv/. `invoke --list` shows the tasks."""
+"""Task runner: thin wrappers over buildenv/. `invoke --list` shows the tasks, `invoke --help TASK`
+their flags."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import time
+from functools import wraps
 
 from invoke import Exit, task
 
-from buildenv import config
-from buildenv import native as native_builder
+from buildenv import abi, config, container, engine, images, native, wheelhouse
+from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
+TARGET_HELP = "cpu, cuda or rocm"
+PROFILE_HELP = "env.yaml profile to apply (e.g. ci); default $VLLM_OPS_PROFILE"
 
-def _fail(exc: BuildEnvError) -> Exit:
-    return Exit(f"error: {exc}", code=1)
+
+def _clean_errors(fn):
+    """BuildEnvError -> one clear message and exit code 1, no traceback."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BuildEnvError as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+
+    return wrapper
+
+
+def _target(target: str) -> str:
+    if target not in TARGETS:
+        raise BuildEnvError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    return target
+
+
+def _image_keys(target: str) -> list[str]:
+    return ["cuda", "rocm"] if target == "all" else [images.image_key(_target(target))]
+
+
+@task(help={"image": "cuda, rocm or all: whose base image to create", "profile": PROFILE_HELP})
+@_clean_errors
+def base(c, image="all", profile=None):
+    """Create the base images: pull by digest, or debootstrap locally when no registry is reachable."""
+    cfg = config.load(profile=profile)
+    client = engine.connect()
+    for key in ["cuda", "rocm"] if image == "all" else [image]:
+        print(f"base: {images.bootstrap_base(client, cfg, key)}")
+
+
+@task(help={"image": "cuda, rocm or all", "profile": PROFILE_HELP})
+@_clean_errors
+def lock(c, image="all", profile=None):
+    """Resolve the image wheels on the host and rewrite docker/requirements-<image>.lock."""
+    cfg = config.load(profile=profile)
+    for key in ["cuda", "rocm"] if image == "all" else [image]:
+        print(f"lock: wrote {wheelhouse.resolve(cfg, key).relative_to(REPO_ROOT)}")
+
+
+@task(help={"target": TARGET_HELP + " (cpu and cuda share the CUDA image)", "profile": PROFILE_HELP,
+            "no_base": "fail instead of bootstrapping a missing base image"})
+@_clean_errors
+def image(c, target="cuda", profile=None, no_base=False):
+    """Build the pinned toolchain image for a target."""
+    cfg = config.load(profile=profile)
+    client = engine.connect()
+    key = images.image_key(_target(target))
+    if not no_base:
+        print(f"base: {images.bootstrap_base(client, cfg, key)}")
+    result = images.build_image(client, cfg, key)
+    print(f"\nimage {result.tag}: {result.image_id}\n  {result.size_bytes / 2**30:.2f} GiB, {result.seconds:.1f} s")
 
 
 @task(help={
-    "target": "cpu, cuda or rocm",
+    "target": TARGET_HELP,
     "native": "build on the host with the host toolchain instead of inside the image",
     "jobs": "parallel compile jobs (default: env.yaml build.max_jobs)",
+    "profile": PROFILE_HELP,
 })
-def build(c, target="cpu", native=False, jobs=0):
-    """Compile the extension and install it into vllm_ops/."""
-    try:
-        cfg = config.load()
-        result = native_builder.native_build(cfg, target, jobs=jobs or None)
-    except BuildEnvError as exc:
-        raise _fail(exc) from None
+@_clean_errors
+def build(c, target="cpu", native_=False, jobs=0, profile=None):
+    """Compile the extension: in the toolchain image into dist/<target>/, or --native into vllm_ops/."""
+    cfg = config.load(profile=profile)
+    _target(target)
+    if native_:
+        result = native.native_build(cfg, target, jobs=jobs or None)
+    else:
+        client = engine.connect()
+        key = images.image_key(target)
+        if not images.image_exists(client, cfg.image(target)["tag"]):
+            print(f"base: {images.bootstrap_base(client, cfg, key)}")
+            images.build_image(client, cfg, key)
+        result = container.build(client, cfg, target, jobs=jobs or None)
     print(f"\nbuild {target}: {result.library}\n  sha256 {result.sha256}\n  {result.seconds:.1f} s")
 
 
-@task(help={"pytest_args": "extra arguments for pytest, e.g. '-k silu -x'"})
-def test(c, pytest_args=""):
-    """Run the test suite on this machine."""
-    c.run(f"{sys.executable} -m pytest {pytest_args}", pty=False)
+@task(help={
+    "target": "run the kernel suite against dist/<target> inside its image (cpu or cuda)",
+    "native": "run the whole suite on the host against the package in vllm_ops/",
+    "gpus": "pass the host GPUs into the container and require them",
+    "pytest_args": "extra pytest arguments, e.g. '-k silu -x'",
+    "profile": PROFILE_HELP,
+})
+@_clean_errors
+def test(c, target="cpu", native_=False, gpus=False, pytest_args="", profile=None):
+    """Run the tests: build-environment unit tests on the host, kernel tests in the image."""
+    start = time.monotonic()
+    if native_:
+        c.run(f"{sys.executable} -m pytest {pytest_args}")
+        return
+    c.run(f"{sys.executable} -m pytest tests/toolchain -m 'not docker' -q {pytest_args}")
+    cfg = config.load(profile=profile)
+    client = engine.connect()
+    code = container.test(client, cfg, _target(target), pytest_args=pytest_args, gpus=gpus)
+    print(f"\ntest {target}: exit {code}, {time.monotonic() - start:.1f} s")
+    if code != 0:
+        raise Exit(code=code)
+
+
+@task(help={"target": TARGET_HELP, "profile": PROFILE_HELP})
+@_clean_errors
+def shell(c, target="cuda", profile=None):
+    """An interactive shell in the toolchain image, source at /src (read-only)."""
+    cfg = config.load(profile=profile)
+    client = engine.connect()
+    tag = container.require_image(client, cfg, _target(target))
+    # docker-py has no interactive TTY attach worth the name; the CLI does this one thing.
+    subprocess.run(["docker", "run", "--rm", "-it", "-u", container.caller_user(), "-v",
+                    f"{REPO_ROOT}:/src:ro", "-v", f"{container.host_build_dir(target)}:/build", tag, "bash"])
+
+
+@task(help={"target": TARGET_HELP + " or all", "path": "audit this library file instead"})
+@_clean_errors
+def abi_check(c, target="all", path=None):
+    """Audit built libraries: only stable C-shim symbols from libtorch, no Python C API."""
+    paths = [path] if path else [container.dist_dir(t) / native.LIBRARY_NAME
+                                 for t in (TARGETS if target == "all" else [_target(target)])]
+    failed = False
+    for lib in paths:
+        report = abi.audit(lib)
+        print(report.summary())
+        failed |= not report.ok
+    if failed:
+        raise Exit(code=1)
+
+
+@task
+def lint(c):
+    """ruff over the Python code, hadolint over the Dockerfiles."""
+    c.run(f"{sys.executable} -m ruff check .")
+    hadolint = shutil.which("hadolint") or str(REPO_ROOT / ".venv" / "bin" / "hadolint")
+    c.run(f"{hadolint} Dockerfile.cuda Dockerfile.rocm")
+
+
+@task(help={"images": "also remove the toolchain images and the compiler-cache volume"})
+@_clean_errors
+def clean(c, images_=False):
+    """Remove build/, dist/ and generated image contexts."""
+    for path in ("build", "dist", ".cache/image-context"):
+        shutil.rmtree(REPO_ROOT / path, ignore_errors=True)
+    for name in (native.LIBRARY_NAME, native.BUILD_INFO_NAME):
+        (REPO_ROOT / "vllm_ops" / name).unlink(missing_ok=True)
+    if images_:
+        cfg = config.load()
+        client = engine.connect()
+        for key in ("cuda", "rocm"):
+            for name in (cfg.data["images"][key]["tag"],):
+                if images.image_exists(client, name):
+                    client.images.remove(name, force=True)
+        for volume in client.volumes.list(filters={"name": container.CCACHE_VOLUME}):
+            volume.remove(force=True)
+    print("clean: done")

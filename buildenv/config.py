@@ -67,26 +67,74 @@ def _list_of(item: Validator, expected: str) -> Validator:
 
 
 _version = _string(r"\d+\.\d+\.\d+", 'a version "X.Y.Z"')
+_loose_version = _string(r"[0-9][0-9A-Za-z.+~:-]*", "a package version string")
+_package_name = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 _abi = _string(r"\d+\.\d+", 'a version "X.Y"')
 _identifier = _string(r"[A-Za-z_][A-Za-z0-9_]*", "a C identifier")
 _cuda_arch = _string(r"\d+\.\d+a?", 'a CUDA arch such as "9.0a" or "8.0"')
 _rocm_arch = _string(r"gfx[0-9a-f]+", 'an AMD arch such as "gfx942"')
 
+def _version_map(key: str, value: Any) -> dict:
+    """package name -> exact version; an empty mapping is allowed."""
+    if not isinstance(value, dict):
+        _fail(key, "a mapping of package name to version", value)
+    for name, version in value.items():
+        if not isinstance(name, str) or not re.fullmatch(_package_name, name):
+            _fail(f"{key}", "keyed by package names", name)
+        _loose_version(f"{key}.{name}", version)
+    return dict(value)
+
+
+def _optional_image_ref(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or "@sha256:" not in value:
+        _fail(key, "null or an image reference pinned by digest (name@sha256:...)", value)
+    return value
+
+
+_image_name = _string(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?", "a docker image name[:tag]")
+
+_IMAGE = {
+    "dockerfile": _string(r"[A-Za-z0-9_./-]+", "a Dockerfile path"),
+    "tag": _image_name,
+    "base": {
+        "name": _image_name,
+        "suite": _string(r"[a-z]+", "a Debian suite name such as bookworm"),
+        "ref": _optional_image_ref,
+    },
+    "python": _abi,
+    "apt": _version_map,
+    "python_packages": _version_map,
+}
+
 SCHEMA: dict[str, Any] = {
     "schema_version": _positive_int,
     "ops": {"namespace": _identifier},
-    "torch": {"header_version": _version, "target_abi": _abi},
-    "cuda": {"arch_list": _list_of(_cuda_arch, "CUDA archs")},
+    "torch": {
+        "header_version": _version,
+        "header_wheel_variant": _string(r"[a-z0-9]+", "a wheel variant such as cpu"),
+        "target_abi": _abi,
+    },
+    "cuda": {
+        "arch_list": _list_of(_cuda_arch, "CUDA archs"),
+        "toolkit_wheels": _version_map,
+        "cutlass_wheel": _version_map,
+    },
     "rocm": {"arch_list": _list_of(_rocm_arch, "AMD archs")},
+    "debian": {"mirror": _string(r"https?://\S+", "an http(s) URL")},
+    "images": {"cuda": _IMAGE, "rocm": _IMAGE},
     "build": {
         "max_jobs": _jobs,
         "nvcc_threads": _positive_int,
         "job_peak_gib": {t: _positive_number for t in TARGETS},
+        "source_date_epoch": _positive_int,
     },
+    "profiles": None,  # validated separately: each profile is a partial tree of this schema
 }
 
 
-def _validate(spec: dict, data: Any, prefix: str) -> dict:
+def _validate(spec: dict, data: Any, prefix: str, partial: bool = False) -> dict:
     where = prefix or "the top level"
     if not isinstance(data, dict):
         _fail(where, "a mapping", data)
@@ -98,9 +146,24 @@ def _validate(spec: dict, data: Any, prefix: str) -> dict:
     for name, rule in spec.items():
         key = f"{prefix}.{name}" if prefix else name
         if name not in data:
+            if partial or rule is None:
+                continue
             raise ConfigError(f"env.yaml: missing key {key}")
-        out[name] = _validate(rule, data[name], key) if isinstance(rule, dict) else rule(key, data[name])
+        if rule is None:
+            out[name] = data[name]
+        elif isinstance(rule, dict):
+            out[name] = _validate(rule, data[name], key, partial)
+        else:
+            out[name] = rule(key, data[name])
     return out
+
+
+def _merge(base: dict, overlay: dict) -> dict:
+    merged = dict(base)
+    for key, value in overlay.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -114,6 +177,18 @@ class EnvConfig:
     data: dict
     sha256: str
     path: Path
+
+    @property
+    def profile(self) -> str | None:
+        return self.data.get("active_profile")
+
+    def image(self, target: str) -> dict:
+        """The toolchain image that builds `target` (cpu builds in the CUDA image)."""
+        return self.data["images"]["rocm" if target == "rocm" else "cuda"]
+
+    @property
+    def source_date_epoch(self) -> int:
+        return self.data["build"]["source_date_epoch"]
 
     @property
     def namespace(self) -> str:
@@ -175,8 +250,10 @@ def available_memory_gib() -> float:
     return 4.0
 
 
-def load(path: str | os.PathLike | None = None) -> EnvConfig:
+def load(path: str | os.PathLike | None = None, profile: str | None = None) -> EnvConfig:
+    """Load env.yaml, apply `profile` (default: $VLLM_OPS_PROFILE) and validate."""
     env_path = Path(path) if path else DEFAULT_ENV_FILE
+    profile = profile or os.environ.get("VLLM_OPS_PROFILE") or None
     try:
         raw = env_path.read_bytes()
     except OSError as exc:
@@ -186,6 +263,20 @@ def load(path: str | os.PathLike | None = None) -> EnvConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"env.yaml: not valid YAML: {exc}") from None
     validated = _validate(SCHEMA, data, "")
+    profiles = validated.pop("profiles", None) or {}
+    if not isinstance(profiles, dict):
+        _fail("profiles", "a mapping of profile name to overrides", profiles)
+    for name, overlay in profiles.items():
+        _validate(SCHEMA, overlay, f"profiles.{name}", partial=True)
+    if profile:
+        if profile not in profiles:
+            raise ConfigError(
+                f"env.yaml: profile {profile!r} is not defined under profiles "
+                f"(defined: {', '.join(profiles) or 'none'})"
+            )
+        validated = _validate(SCHEMA, _merge(validated, profiles[profile]), f"profiles.{profile}")
+        validated.pop("profiles", None)
+        validated["active_profile"] = profile
     if _version_tuple(validated["torch"]["target_abi"]) < (2, 10):
         _fail("torch.target_abi", 'at least "2.10" (the first stable ABI we support)', validated["torch"]["target_abi"])
     header_major_minor = _version_tuple(validated["torch"]["header_version"])[:2]

@@ -33,14 +33,15 @@ def load_library() -> dict:
             f"vllm_ops: this library was built for the torch {info['target_abi']} stable ABI and "
             f"needs torch>={info['target_abi']}, but torch {torch.__version__} is installed."
         )
+    backend = {"cuda": torch.version.cuda, "rocm": torch.version.hip}.get(info["target"], "cpu")
+    if not backend:
+        raise ImportError(
+            f"vllm_ops: this is a {info['target']} build, but torch {torch.__version__} has no "
+            f"{info['target']} support. Install a {info['target']} torch (it runs the library on CPU "
+            "too), or build the cpu target: `invoke build --target cpu`."
+        )
     try:
         torch.ops.load_library(str(LIBRARY_PATH))
     except OSError as exc:
-        hint = ""
-        if "libtorch_cuda" in str(exc) or "libamdhip" in str(exc):
-            hint = (
-                f" This is a {info['target']} build; it needs a torch with {info['target']} "
-                "support (a CUDA/ROCm torch runs it on CPU too). Use a cpu build with a CPU-only torch."
-            )
-        raise ImportError(f"vllm_ops: could not load {LIBRARY_PATH}: {exc}.{hint}") from None
+        raise ImportError(f"vllm_ops: could not load {LIBRARY_PATH}: {exc}") from None
     return info

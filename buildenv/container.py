@@ -1,0 +1,168 @@
+"""Builds and test runs inside the toolchain images.
+
+Fixed in-container paths (/src read-only, /build, /ccache, /dist), the caller's UID/GID, one
+build directory per target on the host, a persistent compiler-cache volume, and an artifact
+that reaches dist/<target>/ only when the whole build succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+
+from . import images, manifest
+from .config import REPO_ROOT, EnvConfig
+from .errors import BuildEnvError
+from .native import BUILD_INFO_NAME, LIBRARY_NAME, BuildResult, TorchInstall, cmake_configure_args, first_error_lines
+
+SRC = Path("/src")
+BUILD = Path("/build")
+CCACHE = "/ccache"
+DIST = "/dist"
+IMAGE_TORCH = TorchInstall("image", Path("/opt/torch/include"), Path("/opt/torch/lib"))
+CCACHE_VOLUME = "vllm-ops-ccache"
+TOOLCHAIN_FILE = "/etc/vllm-ops/toolchain.json"
+
+
+def host_build_dir(target: str) -> Path:
+    return REPO_ROOT / "build" / target
+
+
+def dist_dir(target: str) -> Path:
+    return REPO_ROOT / "dist" / target
+
+
+def caller_user() -> str:
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def build_script(cfg: EnvConfig, target: str, jobs: int, reconfigure: bool) -> tuple[str, list[str]]:
+    """The shell command run in the container, and the configure arguments it uses."""
+    configure = cmake_configure_args(cfg, target, IMAGE_TORCH, SRC, BUILD) + [
+        "-DCMAKE_C_COMPILER_LAUNCHER=ccache",
+        "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
+    ]
+    if target == "cuda":
+        configure.append("-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache")
+    steps = [shlex.join(configure)] if reconfigure else []
+    steps.append(shlex.join(["cmake", "--build", str(BUILD), "--parallel", str(jobs)]))
+    steps.append(f"cp {TOOLCHAIN_FILE} {BUILD}/toolchain.json")
+    return " && ".join(steps), configure
+
+
+def ensure_ccache_volume(client, image_tag: str) -> None:
+    """Create the cache volume once, owned by the caller (volumes start out root-owned)."""
+    import docker  # noqa: PLC0415
+
+    try:
+        client.volumes.get(CCACHE_VOLUME)
+    except docker.errors.NotFound:
+        client.volumes.create(CCACHE_VOLUME)
+        client.containers.run(image_tag, ["chown", caller_user(), CCACHE], user="0:0", remove=True,
+                              volumes={CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"}})
+
+
+def require_image(client, cfg: EnvConfig, target: str) -> str:
+    tag = cfg.image(target)["tag"]
+    if not images.image_exists(client, tag):
+        raise BuildEnvError(
+            f"toolchain image {tag} is not built yet; run `invoke image --target {target}` "
+            "(or `invoke build`, which builds it when missing)"
+        )
+    return tag
+
+
+def run_logged(client, image_tag: str, command: str, log_path: Path | None, log=print, **kwargs) -> int:
+    """Run `command` in a fresh container, stream its output live (and into log_path)."""
+    container = client.containers.run(image_tag, ["bash", "-c", command], detach=True, **kwargs)
+    try:
+        out = open(log_path, "ab") if log_path else None
+        try:
+            for chunk in container.logs(stream=True, follow=True):
+                text = chunk.decode(errors="replace")
+                log(text.rstrip("\n"))
+                if out:
+                    out.write(chunk)
+        finally:
+            if out:
+                out.close()
+        return container.wait()["StatusCode"]
+    finally:
+        container.remove(force=True)
+
+
+def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=print) -> BuildResult:
+    start = time.monotonic()
+    tag = require_image(client, cfg, target)
+    ensure_ccache_volume(client, tag)
+    build_dir = host_build_dir(target)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log_path = build_dir / "build.log"
+    log_path.write_bytes(b"")
+    jobs = jobs or cfg.max_jobs(target)
+    stamp = build_dir / "configure-args.json"
+    _, configure = build_script(cfg, target, jobs, True)
+    reconfigure = not (build_dir / "build.ninja").exists() or not stamp.exists() \
+        or json.loads(stamp.read_text()) != configure
+    script, _ = build_script(cfg, target, jobs, reconfigure)
+    (build_dir / "toolchain.json").unlink(missing_ok=True)
+    code = run_logged(
+        client, tag, script, log_path, log,
+        user=caller_user(),
+        working_dir=str(BUILD),
+        environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp"},
+        volumes={
+            str(REPO_ROOT): {"bind": str(SRC), "mode": "ro"},
+            str(build_dir): {"bind": str(BUILD), "mode": "rw"},
+            CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"},
+        },
+    )
+    if code != 0:
+        raise BuildEnvError(
+            f"compiling target {target} in {tag} failed (exit {code}); nothing was written to "
+            f"dist/{target}/. Full log: {log_path}\n{first_error_lines(log_path)}"
+        )
+    stamp.write_text(json.dumps(configure))
+    image = images.image_info(client, tag)
+    toolchain = json.loads((build_dir / "toolchain.json").read_text())
+    published = manifest.publish(cfg, target, build_dir, dist_dir(target), image, toolchain)
+    return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
+
+
+def test_command(pytest_args: str) -> str:
+    """Copy the package and tests out of the read-only source, drop in the artifact, run pytest."""
+    return (
+        "set -e; mkdir -p /tmp/w && cp -r /src/vllm_ops /src/buildenv /src/tests /src/pyproject.toml /tmp/w/ "
+        f"&& cp {DIST}/{LIBRARY_NAME} {DIST}/{BUILD_INFO_NAME} /tmp/w/vllm_ops/ "
+        f"&& cd /tmp/w && python3 -m pytest -p no:cacheprovider --ignore=tests/toolchain {pytest_args}"
+    )
+
+
+def test(client, cfg: EnvConfig, target: str, pytest_args: str = "", gpus: bool = False, log=print) -> int:
+    if target == "rocm":
+        raise BuildEnvError(
+            "rocm artifacts cannot run here (no ROCm torch, no AMD GPU); they are compile-and-link "
+            "verified: `invoke abi-check --target rocm`"
+        )
+    tag = require_image(client, cfg, target)
+    artifact = dist_dir(target) / LIBRARY_NAME
+    if not artifact.exists():
+        raise BuildEnvError(f"no artifact at {artifact}; run `invoke build --target {target}` first")
+    kwargs = {}
+    if gpus:
+        import docker  # noqa: PLC0415
+
+        kwargs["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    return run_logged(
+        client, tag, test_command(pytest_args), None, log,
+        user=caller_user(),
+        environment={"HOME": "/tmp", "VLLM_OPS_REQUIRE_GPU": "1" if gpus else "0"},
+        volumes={
+            str(REPO_ROOT): {"bind": str(SRC), "mode": "ro"},
+            str(dist_dir(target)): {"bind": DIST, "mode": "ro"},
+        },
+        **kwargs,
+    )

@@ -1,0 +1,157 @@
+"""Base images and toolchain images.
+
+A base image is pulled by digest where env.yaml gives a registry reference and a registry is
+reachable; otherwise it is bootstrapped locally with debootstrap from the Debian mirror that
+env.yaml names and imported under the configured name. Toolchain images are built from
+Dockerfile.cuda / Dockerfile.rocm with every pin passed as a build argument.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import wheelhouse
+from .config import REPO_ROOT, EnvConfig
+from .errors import BuildEnvError
+
+CONTEXT_ROOT = REPO_ROOT / ".cache" / "image-context"
+
+
+class BaseImageMissing(BuildEnvError):
+    pass
+
+
+def image_key(target: str) -> str:
+    return "rocm" if target == "rocm" else "cuda"
+
+
+def image_exists(client, name: str) -> bool:
+    import docker  # noqa: PLC0415
+
+    try:
+        client.images.get(name)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def require_base(client, cfg: EnvConfig, key: str) -> str:
+    base = cfg.data["images"][key]["base"]
+    if not image_exists(client, base["name"]):
+        raise BaseImageMissing(
+            f"base image {base['name']} (env.yaml images.{key}.base) is not in the local engine. "
+            f"Create it with `invoke base --image {key}` (debootstraps Debian {base['suite']} from "
+            f"{cfg.data['debian']['mirror']}), or `invoke build` does it for you unless --no-base."
+        )
+    return base["name"]
+
+
+def debootstrap_command(suite: str, rootfs: Path, mirror: str) -> list[str]:
+    return ["debootstrap", "--variant=minbase", suite, str(rootfs), mirror]
+
+
+def bootstrap_base(client, cfg: EnvConfig, key: str, log=print) -> str:
+    """Make images.<key>.base available; returns which path was taken."""
+    base = cfg.data["images"][key]["base"]
+    if image_exists(client, base["name"]):
+        return f"{base['name']}: already present"
+    if base["ref"]:
+        try:
+            image = client.images.pull(base["ref"])
+            image.tag(*base["name"].split(":", 1))
+            return f"{base['name']}: pulled {base['ref']}"
+        except Exception as exc:  # noqa: BLE001 - any registry failure falls back to debootstrap
+            log(f"base: pulling {base['ref']} failed ({exc}); bootstrapping locally instead")
+    if shutil.which("debootstrap") is None:
+        raise BuildEnvError("debootstrap is not installed; `sudo apt-get install -y debootstrap`")
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="vllm-ops-base-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        cmd = debootstrap_command(base["suite"], rootfs, cfg.data["debian"]["mirror"])
+        log(f"base: {' '.join(cmd)}")
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildEnvError(f"debootstrap failed:\n{result.stdout[-1500:]}\n{result.stderr[-1500:]}")
+        # Point apt at the same pinned mirror and keep image layers small.
+        (rootfs / "etc/apt/apt.conf.d/90vllm-ops").write_text(
+            'APT::Install-Recommends "false";\nAcquire::Check-Valid-Until "false";\n'
+        )
+        tarball = Path(tmp) / "rootfs.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."], check=True)
+        repo, tag = base["name"].split(":", 1)
+        with open(tarball, "rb") as f:
+            client.api.import_image_from_data(f, repository=repo, tag=tag)
+    return f"{base['name']}: bootstrapped Debian {base['suite']} with debootstrap ({time.monotonic() - start:.0f} s)"
+
+
+def build_args(cfg: EnvConfig, key: str) -> dict[str, str]:
+    image = cfg.data["images"][key]
+    args = {
+        "BASE_IMAGE": image["base"]["name"],
+        "APT_PACKAGES": " ".join(f"{n}={v}" for n, v in sorted(image["apt"].items())),
+    }
+    return args
+
+
+def prepare_context(cfg: EnvConfig, key: str) -> Path:
+    """A build context holding only the Dockerfile, the lock and the locked wheels."""
+    image = cfg.data["images"][key]
+    context = CONTEXT_ROOT / key
+    if context.exists():
+        shutil.rmtree(context)
+    context.mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / image["dockerfile"], context / "Dockerfile")
+    shutil.copyfile(wheelhouse.lock_path(key), context / "requirements.lock")
+    shutil.copyfile(REPO_ROOT / "docker" / "toolchain_info.py", context / "toolchain_info.py")
+    wheelhouse.populate(cfg, key, context / "wheels")
+    (context / "ca-bundle.crt").write_bytes(ca_bundle_for(cfg.data["debian"]["mirror"]))
+    return context
+
+
+def ca_bundle_for(mirror: str) -> bytes:
+    """The host's CA bundle (SSL_CERT_FILE or PIP_CERT) when apt in the image must reach an https
+    mirror, which may sit behind a TLS-intercepting proxy; empty otherwise."""
+    if not mirror.startswith("https://"):
+        return b""
+    for var in ("SSL_CERT_FILE", "PIP_CERT"):
+        path = os.environ.get(var)
+        if path and Path(path).is_file():
+            return Path(path).read_bytes()
+    return b""
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    tag: str
+    image_id: str
+    size_bytes: int
+    seconds: float
+
+
+def build_image(client, cfg: EnvConfig, key: str, log=print) -> ImageResult:
+    require_base(client, cfg, key)
+    start = time.monotonic()
+    context = prepare_context(cfg, key)
+    tag = cfg.data["images"][key]["tag"]
+    tail: list[str] = []
+    for chunk in client.api.build(path=str(context), tag=tag, buildargs=build_args(cfg, key),
+                                  rm=True, forcerm=True, decode=True):
+        if "error" in chunk:
+            raise BuildEnvError(f"building image {tag} failed: {chunk['error'].strip()}\n" + "\n".join(tail))
+        text = chunk.get("stream", "").rstrip("\n")
+        if text:
+            log(text)
+            tail = (tail + [text])[-40:]
+    image = client.images.get(tag)
+    return ImageResult(tag, image.id, image.attrs.get("Size", 0), time.monotonic() - start)
+
+
+def image_info(client, tag: str) -> dict:
+    image = client.images.get(tag)
+    return {"tag": tag, "id": image.id, "size_bytes": image.attrs.get("Size", 0)}

@@ -1,0 +1,78 @@
+"""dist/<target>/: the published artifact and its manifest, written all-or-nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .config import REPO_ROOT, EnvConfig
+from .native import BUILD_INFO_NAME, LIBRARY_NAME
+
+MANIFEST_NAME = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def git_state(repo: Path = REPO_ROOT) -> dict:
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": commit.stdout.strip() if commit.returncode == 0 else None,
+        "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None,
+    }
+
+
+def build_manifest(cfg: EnvConfig, target: str, artifacts: dict[str, str], image: dict | None,
+                   toolchain: dict, extra: dict | None = None) -> dict:
+    return {
+        "target": target,
+        "profile": cfg.profile,
+        "artifacts": artifacts,
+        "env_yaml_sha256": cfg.sha256,
+        "image": image,
+        "toolchain": toolchain,
+        "git": git_state(),
+        "source_date_epoch": cfg.source_date_epoch,
+        **(extra or {}),
+    }
+
+
+def publish(cfg: EnvConfig, target: str, build_dir: Path, dest: Path, image: dict | None,
+            toolchain: dict, extra: dict | None = None) -> Path:
+    """Copy the library and its build info into `dest` with a manifest, replacing `dest` only
+    once everything is in place. Returns the published library path."""
+    staging = dest.parent / f".{dest.name}.staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    artifacts = {}
+    for name in (LIBRARY_NAME, BUILD_INFO_NAME):
+        shutil.copyfile(build_dir / name, staging / name)
+        artifacts[name] = sha256_file(staging / name)
+    for wheel in sorted(build_dir.glob("*.whl")):
+        shutil.copyfile(wheel, staging / wheel.name)
+        artifacts[wheel.name] = sha256_file(staging / wheel.name)
+    data = build_manifest(cfg, target, artifacts, image, toolchain, extra)
+    (staging / MANIFEST_NAME).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    old = dest.parent / f".{dest.name}.old"
+    if dest.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(dest, old)
+    os.replace(staging, dest)
+    if old.exists():
+        shutil.rmtree(old)
+    return dest / LIBRARY_NAME

@@ -1,0 +1,88 @@
+import re
+
+import pytest
+
+from buildenv import config
+from buildenv.errors import ConfigError
+
+
+def test_repository_env_yaml_is_valid():
+    cfg = config.load()
+    assert cfg.namespace == "vllm_ops"
+    assert cfg.torch_target_version_macro == "0x020a000000000000"  # 2.10
+    assert cfg.cuda_cmake_archs() == "90a"
+    assert len(cfg.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda d: d["build"].update(parallel=4), "build.parallel"),
+        (lambda d: d.update(extra_section={}), "extra_section"),
+        (lambda d: d["torch"].update(target_abi=2.1), "torch.target_abi"),
+        (lambda d: d["build"].update(max_jobs=0), "build.max_jobs"),
+        (lambda d: d["cuda"].update(arch_list=["sm90"]), "cuda.arch_list[0]"),
+        (lambda d: d["rocm"].update(arch_list=[]), "rocm.arch_list"),
+        (lambda d: d["images"]["cuda"]["apt"].update({"cmake": 3}), "images.cuda.apt.cmake"),
+        (lambda d: d["images"]["rocm"]["base"].update(ref="rocm/dev:latest"), "images.rocm.base.ref"),
+        (lambda d: d["ops"].pop("namespace"), "ops.namespace"),
+        (lambda d: d["ops"].update(namespace="vllm-ops"), "ops.namespace"),
+    ],
+)
+def test_invalid_values_name_the_key(env_data, write_env, mutate, key):
+    mutate(env_data)
+    with pytest.raises(ConfigError, match=r"env.yaml: .*" + re.escape(key)):
+        config.load(write_env(env_data))
+
+
+def test_target_abi_newer_than_header_torch_is_impossible(env_data, write_env):
+    env_data["torch"]["target_abi"] = "2.14"
+    with pytest.raises(ConfigError, match=r"torch.target_abi must be no newer than torch.header_version"):
+        config.load(write_env(env_data))
+
+
+def test_target_abi_older_than_the_first_stable_abi_is_rejected(env_data, write_env):
+    env_data["torch"]["target_abi"] = "2.8"
+    with pytest.raises(ConfigError, match=r"torch.target_abi must be at least"):
+        config.load(write_env(env_data))
+
+
+def test_profile_overlays_and_unknown_profile(env_data, write_env):
+    path = write_env(env_data)
+    assert config.load(path, profile="ci").rocm_arch_list == ["gfx942"]
+    with pytest.raises(ConfigError, match="profile 'fast' is not defined"):
+        config.load(path, profile="fast")
+
+
+def test_profile_keys_are_validated(env_data, write_env):
+    env_data["profiles"]["ci"]["rocm"]["archs"] = ["gfx942"]
+    with pytest.raises(ConfigError, match=r"unknown key profiles.ci.rocm.archs"):
+        config.load(write_env(env_data))
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "env.yaml"
+    bad.write_text("ops: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("free_gib, target, expected", [(23.0, "cuda", 2), (7.0, "cuda", 2), (3.0, "cuda", 1),
+                                                         (1.2, "rocm", 1)])
+def test_auto_jobs_fit_in_memory(monkeypatch, free_gib, target, expected):
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 2)
+    assert config.load().max_jobs(target, available_gib=free_gib) == expected
+
+
+def test_auto_jobs_never_exceed_memory_on_a_big_machine(monkeypatch):
+    monkeypatch.setattr(config.os, "cpu_count", lambda: 64)
+    cfg = config.load()
+    jobs = cfg.max_jobs("cuda", available_gib=8.0)
+    assert jobs * cfg.data["build"]["job_peak_gib"]["cuda"] <= 8.0 - 1.0
+
+
+def test_pinned_jobs_are_used_as_is(env_data, write_env):
+    env_data["build"]["max_jobs"] = 3
+    assert config.load(write_env(env_data)).max_jobs("cuda", available_gib=1.0) == 3
