@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One-time setup on a fresh machine: a virtualenv in .venv with the task runner, the test tools
-# and the header torch pinned in env.yaml. Idempotent.
+# One command from a fresh clone to a working build: a virtualenv with the task runner and the
+# header torch pinned in env.yaml, a Docker engine (installed from Debian when run as root),
+# the base and toolchain images, and the cpu target built in its image into dist/cpu/.
+# Idempotent. Pass --no-build to stop after the tools.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
@@ -8,4 +10,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -r requirements-dev.txt
 torch_version=$(.venv/bin/python -c 'from buildenv import config; print(config.load().torch_header_version)')
 .venv/bin/python -m pip install -q "torch==${torch_version}"
-echo "bootstrap: .venv ready (torch ${torch_version}); activate with: source .venv/bin/activate"
+echo "bootstrap: .venv ready (torch ${torch_version})"
+[ "${1:-}" = "--no-build" ] && exit 0
+scripts/ensure-docker.sh
+.venv/bin/invoke build --target cpu
+echo "bootstrap: done. Run the tests with: .venv/bin/invoke test"

@@ -94,7 +94,8 @@ def run_logged(client, image_tag: str, command: str, log_path: Path | None, log=
         container.remove(force=True)
 
 
-def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=print) -> BuildResult:
+def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=print,
+          source_dir: Path = REPO_ROOT) -> BuildResult:
     start = time.monotonic()
     tag = require_image(client, cfg, target)
     ensure_ccache_volume(client, tag)
@@ -115,7 +116,7 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
         working_dir=str(BUILD),
         environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp"},
         volumes={
-            str(REPO_ROOT): {"bind": str(SRC), "mode": "ro"},
+            str(source_dir): {"bind": str(SRC), "mode": "ro"},
             str(build_dir): {"bind": str(BUILD), "mode": "rw"},
             CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"},
         },

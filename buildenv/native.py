@@ -65,7 +65,8 @@ def gpu_archs(cfg: EnvConfig, target: str) -> list[str]:
 
 
 def cmake_configure_args(
-    cfg: EnvConfig, target: str, torch: TorchInstall, source_dir: Path, build_dir: Path
+    cfg: EnvConfig, target: str, torch: TorchInstall, source_dir: Path, build_dir: Path,
+    cuda_compiler: str | None = None,
 ) -> list[str]:
     if target not in TARGETS:
         raise BuildEnvError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
@@ -81,9 +82,8 @@ def cmake_configure_args(
         f"-DVLLM_OPS_NVCC_THREADS={cfg.nvcc_threads}",
         f"-DVLLM_OPS_BUILD_INFO={json.dumps(build_info(cfg, target), sort_keys=True)}",
     ]
-    nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc")
-    if target == "cuda" and nvcc:
-        args.append(f"-DCMAKE_CUDA_COMPILER={nvcc}")
+    if target == "cuda" and cuda_compiler:
+        args.append(f"-DCMAKE_CUDA_COMPILER={cuda_compiler}")
     return args
 
 
@@ -146,7 +146,8 @@ def compile_extension(
     env = dict(os.environ)
     env.setdefault("SOURCE_DATE_EPOCH", "0")
     # Reconfigure only when the configure arguments change, so a no-op rebuild stays a Ninja no-op.
-    configure = cmake_configure_args(cfg, target, torch, source_dir, build_dir)
+    nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc")
+    configure = cmake_configure_args(cfg, target, torch, source_dir, build_dir, cuda_compiler=nvcc)
     stamp = build_dir / "configure-args.json"
     if not (build_dir / "build.ninja").exists() or not stamp.exists() or json.loads(stamp.read_text()) != configure:
         run_streaming(configure, log, env=env)

@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
         raise pytest.UsageError("VLLM_OPS_REQUIRE_GPU=1 but torch sees no CUDA device")
     keep = []
     for item in items:
-        (_deselected_gpu.append(item.nodeid) if "cuda" in item.keywords else keep.append(item))
+        (_deselected_gpu.append(item.nodeid) if item.get_closest_marker("cuda") else keep.append(item))
     if _deselected_gpu:
         config.hook.pytest_deselected(items=[i for i in items if i.nodeid in set(_deselected_gpu)])
         items[:] = keep

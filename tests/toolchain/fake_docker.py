@@ -1,0 +1,59 @@
+"""A stand-in for the docker-py client: records container runs and replays scripted output."""
+
+class FakeContainer:
+    def __init__(self, output: bytes, status: int, on_run=None):
+        self.output, self.status, self.removed = output, status, False
+        self.on_run = on_run
+
+    def logs(self, stream=True, follow=True):
+        if self.on_run:
+            self.on_run()
+        yield self.output
+
+    def wait(self):
+        return {"StatusCode": self.status}
+
+    def remove(self, force=False):
+        self.removed = True
+
+
+class FakeImage:
+    def __init__(self, tag):
+        self.id = f"sha256:{'ab' * 32}"
+        self.attrs = {"Size": 123, "Config": {"Labels": {}}}
+        self.tag = tag
+
+
+class FakeClient:
+    """Records container runs; `script` decides what each run prints, returns and does."""
+
+    def __init__(self, images=(), script=None):
+        import docker
+
+        self._images = set(images)
+        self.runs = []
+        self.script = script or (lambda call: (b"ok\n", 0, None))
+        self.errors = docker.errors
+        client = self
+
+        class Images:
+            def get(self, name):
+                if name not in client._images:
+                    raise docker.errors.ImageNotFound(name)
+                return FakeImage(name)
+
+        class Volumes:
+            def get(self, name):
+                return object()
+
+        class Containers:
+            def run(self, image, command, **kwargs):
+                call = {"image": image, "command": command, **kwargs}
+                client.runs.append(call)
+                output, status, effect = client.script(call)
+                return FakeContainer(output, status, effect)
+
+        self.images, self.volumes, self.containers = Images(), Volumes(), Containers()
+
+    def ping(self):
+        return True

@@ -1,0 +1,91 @@
+"""Container builds and test runs against a fake engine: mounts, user, logs, all-or-nothing dist."""
+
+import json
+import os
+
+import pytest
+
+from buildenv import config, container
+from buildenv.errors import BuildEnvError
+from buildenv.native import BUILD_INFO_NAME, LIBRARY_NAME
+
+from fake_docker import FakeClient
+
+CFG = config.load()
+TAG = CFG.image("cpu")["tag"]
+
+
+def _successful_build(call, build_dir):
+    def effect():
+        (build_dir / LIBRARY_NAME).write_bytes(b"\x7fELF fake library")
+        (build_dir / BUILD_INFO_NAME).write_text("{}")
+        (build_dir / "toolchain.json").write_text(json.dumps({"g++": "12"}))
+        (build_dir / "build.ninja").write_text("")
+
+    return b"[1/1] Linking CXX shared module _C_stable_libtorch.abi3.so\n", 0, effect
+
+
+def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
+    build_dir = fake_repo / "build" / "cpu"
+    client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
+    result = container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    run = client.runs[-1]
+    assert run["user"] == f"{os.getuid()}:{os.getgid()}"
+    assert run["volumes"][str(container.REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
+    assert run["volumes"][str(build_dir)] == {"bind": "/build", "mode": "rw"}
+    assert run["volumes"][container.CCACHE_VOLUME]["bind"] == "/ccache"
+    script = run["command"][-1]
+    assert "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" in script and "--parallel 2" in script
+    assert "-DVLLM_OPS_TORCH_INCLUDE_DIR=/opt/torch/include" in script
+    dist = fake_repo / "dist" / "cpu"
+    manifest = json.loads((dist / "manifest.json").read_text())
+    assert manifest["artifacts"][LIBRARY_NAME] == result.sha256
+    assert manifest["env_yaml_sha256"] == CFG.sha256
+    assert manifest["image"]["tag"] == TAG and manifest["toolchain"] == {"g++": "12"}
+    assert manifest["source_date_epoch"] == CFG.source_date_epoch
+    assert set(manifest["git"]) == {"commit", "dirty"}
+
+
+def test_second_build_skips_configure_when_nothing_changed(fake_repo):
+    build_dir = fake_repo / "build" / "cpu"
+    client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
+    container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    first, second = client.runs[0]["command"][-1], client.runs[1]["command"][-1]
+    assert first.startswith("cmake -G Ninja") and second.startswith("cmake --build")
+
+
+def test_failed_compile_reports_log_and_leaves_dist_untouched(fake_repo):
+    dist = fake_repo / "dist" / "cpu"
+    dist.mkdir(parents=True)
+    (dist / LIBRARY_NAME).write_bytes(b"previous good build")
+    output = b"FAILED: activation_cpu.cpp.o\nactivation_cpu.cpp:3:2: error: expected ';'\n"
+    client = FakeClient(images=[TAG], script=lambda call: (output, 1, None))
+    with pytest.raises(BuildEnvError) as info:
+        container.build(client, CFG, "cpu", jobs=1, log=lambda line: None)
+    message = str(info.value)
+    assert "exit 1" in message and "build.log" in message and "error: expected ';'" in message
+    assert (dist / LIBRARY_NAME).read_bytes() == b"previous good build"
+    assert not (fake_repo / "dist" / ".cpu.staging").exists()
+
+
+def test_missing_toolchain_image_says_how_to_build_it(fake_repo):
+    with pytest.raises(BuildEnvError, match=r"invoke image --target cuda"):
+        container.build(FakeClient(images=[]), CFG, "cuda", log=lambda line: None)
+
+
+def test_rocm_artifacts_are_not_run(fake_repo):
+    with pytest.raises(BuildEnvError, match="compile-and-link verified"):
+        container.test(FakeClient(images=[CFG.image("rocm")["tag"]]), CFG, "rocm")
+
+
+def test_test_run_mounts_the_artifact_read_only(fake_repo):
+    dist = fake_repo / "dist" / "cpu"
+    dist.mkdir(parents=True)
+    (dist / LIBRARY_NAME).write_bytes(b"lib")
+    client = FakeClient(images=[TAG], script=lambda call: (b"1 passed\n", 0, None))
+    assert container.test(client, CFG, "cpu", pytest_args="-k silu", log=lambda line: None) == 0
+    run = client.runs[-1]
+    assert run["volumes"][str(dist)] == {"bind": "/dist", "mode": "ro"}
+    assert "pytest" in run["command"][-1] and "-k silu" in run["command"][-1]
+    assert "device_requests" not in run

@@ -1,0 +1,63 @@
+"""Engine connection errors, base-image handling and image build arguments, without Docker."""
+
+import docker
+import pytest
+
+from buildenv import config, engine, images, wheelhouse
+
+from fake_docker import FakeClient
+
+CFG = config.load()
+
+
+def test_no_engine_says_how_to_start_one():
+    def factory():
+        raise docker.errors.DockerException(
+            "Error while fetching server API version: ('Connection aborted.', "
+            "FileNotFoundError(2, 'No such file or directory'))")
+
+    with pytest.raises(engine.EngineUnavailable) as info:
+        engine.connect(factory)
+    message = str(info.value)
+    assert "not running or not installed" in message
+    assert "apt-get install -y docker.io" in message and "dockerd" in message
+
+
+def test_missing_base_image_offers_invoke_base():
+    with pytest.raises(images.BaseImageMissing, match=r"invoke base --image rocm"):
+        images.require_base(FakeClient(images=[]), CFG, "rocm")
+
+
+def test_base_is_debootstrapped_from_the_configured_mirror():
+    cmd = images.debootstrap_command("trixie", "/tmp/rootfs", CFG.data["debian"]["mirror"])
+    assert cmd == ["debootstrap", "--variant=minbase", "trixie", "/tmp/rootfs", "http://deb.debian.org/debian"]
+
+
+def test_build_args_carry_the_env_yaml_pins():
+    args = images.build_args(CFG, "cuda")
+    assert args["BASE_IMAGE"] == CFG.data["images"]["cuda"]["base"]["name"]
+    for name, version in CFG.data["images"]["cuda"]["apt"].items():
+        assert f"{name}={version}" in args["APT_PACKAGES"].split()
+
+
+def test_ca_bundle_only_for_https_mirrors(tmp_path, monkeypatch):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(b"-----BEGIN CERTIFICATE-----")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    assert images.ca_bundle_for("http://deb.debian.org/debian") == b""
+    assert images.ca_bundle_for("https://mirror.example/debian") == bundle.read_bytes()
+
+
+@pytest.mark.parametrize("key", ["cuda", "rocm"])
+def test_wheel_lock_matches_env_yaml(key):
+    assert wheelhouse.check_lock_matches(CFG, key) == []
+    assert all(len(e["sha256"]) == 64 for e in wheelhouse.read_lock(key))
+
+
+def test_dockerfiles_pin_nothing_themselves():
+    # Versions come from env.yaml as build arguments; a literal version in a Dockerfile would be
+    # a second place of truth.
+    for name in ("Dockerfile.cuda", "Dockerfile.rocm"):
+        text = (config.REPO_ROOT / name).read_text()
+        for pinned in list(CFG.data["images"]["cuda"]["apt"].values()) + [CFG.torch_header_version]:
+            assert pinned not in text, f"{name} pins {pinned}"
