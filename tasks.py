@@ -133,15 +133,22 @@ def shell(c, target="cuda", profile=None):
                     f"{REPO_ROOT}:/src:ro", "-v", f"{container.host_build_dir(target)}:/build", tag, "bash"])
 
 
-@task(help={"target": TARGET_HELP + " or all", "path": "audit this library file instead"})
+@task(help={"target": TARGET_HELP + " or all", "path": "audit this library file instead",
+            "max_glibc": "also require glibc <= this version, e.g. 2.28 (a manylinux_2_28 tag)",
+            "profile": PROFILE_HELP})
 @_clean_errors
-def abi_check(c, target="all", path=None):
-    """Audit built libraries: only stable C-shim symbols from libtorch, no Python C API."""
+def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
+    """Audit built libraries: only stable C-shim symbols from libtorch (none newer than the
+    target ABI), no Python C API; prints the minimum torch and the provable manylinux tag."""
+    cfg = config.load(profile=profile)
     paths = [path] if path else [container.dist_dir(t) / native.LIBRARY_NAME
                                  for t in (TARGETS if target == "all" else [_target(target)])]
+    include = native.find_header_torch(cfg).include_dir
+    target_abi = tuple(int(p) for p in cfg.target_abi.split("."))
+    glibc = tuple(int(p) for p in max_glibc.split(".")) if max_glibc else None
     failed = False
     for lib in paths:
-        report = abi.audit(lib)
+        report = abi.audit(lib, include, target_abi, max_glibc=glibc)
         print(report.summary())
         failed |= not report.ok
     if failed:

@@ -30,7 +30,7 @@ target_compile_options(_C_stable_libtorch PRIVATE
 # aoti_torch_get_current_cuda_stream lives in libtorch_cuda.so. Link against a stand-in with the
 # same soname so the header torch (a CPU wheel is enough) can build CUDA targets; at run time
 # the real library, loaded by `import torch`, satisfies DT_NEEDED.
-add_library(torch_cuda_link_stub SHARED csrc/link_stubs/torch_cuda_stub.c)
+add_library(torch_cuda_link_stub SHARED csrc/link_stubs/torch_gpu_stub.c)
 set_target_properties(torch_cuda_link_stub PROPERTIES
   OUTPUT_NAME torch_cuda
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/link_stubs)

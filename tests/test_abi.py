@@ -1,16 +1,21 @@
 """The built library takes only the stable C shim from libtorch (and nothing from Python)."""
 
 import subprocess
+from pathlib import Path
 
+import torch
 
+import vllm_ops
 from buildenv import abi
 from vllm_ops import _loader
 
 
 def test_installed_library_uses_only_the_stable_c_shim():
-    report = abi.audit(_loader.LIBRARY_PATH)
+    target_abi = tuple(int(p) for p in vllm_ops.build_info["target_abi"].split("."))
+    report = abi.audit(_loader.LIBRARY_PATH, Path(torch.__file__).parent / "include", target_abi)
     assert report.ok, report.summary()
     assert report.shim_symbols, "expected aoti_torch_*/torch_* imports"
+    assert report.min_torch is not None and report.min_torch <= target_abi
     assert {"libtorch_cpu.so", "libc10.so"} <= set(report.needed)
 
 
@@ -29,3 +34,16 @@ def test_audit_rejects_a_library_using_unstable_and_python_symbols(tmp_path):
     assert report.unstable_cxx == ["_ZN3c1014unstable_entryEi"]
     assert report.python_c_api == ["PyLong_AsLong"]
     assert report.shim_symbols == ["aoti_torch_abi_version"]
+
+
+def test_audit_rejects_shim_symbols_newer_than_the_target_abi(tmp_path):
+    # torch_stream_native_handle arrived in the 2.13 stable shim (a version guard in its header).
+    source = tmp_path / "new.cpp"
+    source.write_text('extern "C" int torch_stream_native_handle(void*, void**);\n'
+                      'extern "C" int use(void* s, void** h) { return torch_stream_native_handle(s, h); }\n')
+    library = tmp_path / "libnew.so"
+    subprocess.run(["g++", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    report = abi.audit(library, Path(torch.__file__).parent / "include", (2, 10))
+    assert report.min_torch == (2, 13)
+    assert report.too_new_for_target == ["torch_stream_native_handle (torch 2.13)"]
+    assert not report.ok

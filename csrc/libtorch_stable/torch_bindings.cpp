@@ -47,3 +47,9 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::GpuBackend);
 }
 #endif
+
+#ifndef USE_ROCM
+// CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols): their schemas and CUDA
+// implementations are registered here and nowhere else, so a HIP build never sees them.
+// Their sources are listed in VLLM_OPS_CUDA_ONLY_SOURCES (cmake/sources.cmake).
+#endif
