@@ -96,10 +96,10 @@ def write_results(out_dir: Path, name: str, rows: list[dict], summary: dict) -> 
 def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
     """columns: (key, header, format spec)."""
     widths = [max(len(h), 9) for _, h, _ in columns]
-    print("  ".join(h.rjust(w) for (_, h, _), w in zip(columns, widths)))
+    print("  ".join(h.rjust(w) for (_, h, _), w in zip(columns, widths, strict=False)))
     for row in rows:
         cells = []
-        for (key, _, fmt), w in zip(columns, widths):
+        for (key, _, fmt), w in zip(columns, widths, strict=False):
             value = row.get(key, "")
-            cells.append((format(value, fmt) if isinstance(value, (int, float)) else str(value)).rjust(w))
+            cells.append((format(value, fmt) if isinstance(value, int | float) else str(value)).rjust(w))
         print("  ".join(cells))

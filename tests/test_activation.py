@@ -234,7 +234,8 @@ def test_cuda_opcheck(case):
 def test_cuda_rejects_out_on_other_device(case):
     x = torch.ones(2, 8, device="cuda")
     out = torch.empty(case.out_shape(x))
-    with pytest.raises(RuntimeError, match=rf"{case.name}: {_out_name(case)} must be on the device of input \(cuda:0\), got cpu"):
+    expected = rf"{case.name}: {_out_name(case)} must be on the device of input \(cuda:0\), got cpu"
+    with pytest.raises(RuntimeError, match=expected):
         case.op(out, x, *case.args)
 
 

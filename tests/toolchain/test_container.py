@@ -4,12 +4,11 @@ import json
 import os
 
 import pytest
+from fake_docker import FakeClient
 
 from buildenv import config, container
 from buildenv.errors import BuildEnvError
 from buildenv.native import BUILD_INFO_NAME, LIBRARY_NAME
-
-from fake_docker import FakeClient
 
 CFG = config.load()
 TAG = CFG.image("cpu")["tag"]

@@ -1,11 +1,10 @@
 """Engine connection errors, base-image handling and image build arguments, without Docker."""
 
-import docker
 import pytest
-
-from buildenv import config, engine, images, wheelhouse
-
 from fake_docker import FakeClient
+
+import docker
+from buildenv import config, engine, images, wheelhouse
 
 CFG = config.load()
 
