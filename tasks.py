@@ -11,7 +11,7 @@ from functools import wraps
 
 from invoke import Exit, task
 
-from buildenv import abi, config, container, engine, images, native, wheelhouse
+from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheelhouse
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
@@ -102,15 +102,22 @@ def build(c, target="cpu", native_=False, jobs=0, profile=None):
     "target": "run the kernel suite against dist/<target> inside its image (cpu or cuda)",
     "native": "run the whole suite on the host against the package in vllm_ops/",
     "gpus": "pass the host GPUs into the container and require them",
+    "torch": "instead: run the kernel suite against dist/<target> unchanged under this torch, in a fresh venv",
     "pytest_args": "extra pytest arguments, e.g. '-k silu -x'",
     "profile": PROFILE_HELP,
 })
 @_clean_errors
-def test(c, target="cpu", native_=False, gpus=False, pytest_args="", profile=None):
+def test(c, target="cpu", native_=False, gpus=False, torch=None, pytest_args="", profile=None):
     """Run the tests: build-environment unit tests on the host, kernel tests in the image."""
     start = time.monotonic()
     if native_:
         c.run(f"{sys.executable} -m pytest {pytest_args}")
+        return
+    if torch:
+        code = crossversion.run_suite(container.dist_dir(_target(target)), torch, pytest_args)
+        print(f"\ntest {target} under torch {torch}: exit {code}, {time.monotonic() - start:.1f} s")
+        if code != 0:
+            raise Exit(code=code)
         return
     c.run(f"{sys.executable} -m pytest tests/toolchain -m 'not docker' -q {pytest_args}")
     cfg = config.load(profile=profile)
@@ -152,6 +159,20 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
         print(report.summary())
         failed |= not report.ok
     if failed:
+        raise Exit(code=1)
+
+
+@task(name="repro", help={"target": TARGET_HELP, "keep": "keep the two build trees for inspection",
+                         "profile": PROFILE_HELP})
+@_clean_errors
+def repro_check(c, target="cpu", keep=False, profile=None):
+    """Build a target twice from clean, varying path, user, jobs, locale, timezone and umask; compare bytes."""
+    cfg = config.load(profile=profile)
+    result = repro.check(engine.connect(), cfg, _target(target), keep=keep)
+    print(f"\nrepro {target}: {'IDENTICAL' if result.identical else 'DIFFERENT'}\n"
+          f"  sha256 a {result.sha256[0]}\n  sha256 b {result.sha256[1]}")
+    if not result.identical:
+        print(result.difference)
         raise Exit(code=1)
 
 

@@ -94,42 +94,47 @@ def run_logged(client, image_tag: str, command: str, log_path: Path | None, log=
         container.remove(force=True)
 
 
-def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=print,
-          source_dir: Path = REPO_ROOT) -> BuildResult:
-    start = time.monotonic()
+def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, log=print,
+                     source_dir: Path = REPO_ROOT, user: str | None = None, env: dict | None = None,
+                     umask: str = "022", use_ccache: bool = True) -> Path:
+    """Configure (when needed) and compile `target` in its image; returns the library in build_dir."""
     tag = require_image(client, cfg, target)
-    ensure_ccache_volume(client, tag)
-    build_dir = host_build_dir(target)
+    if use_ccache:
+        ensure_ccache_volume(client, tag)
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
     log_path.write_bytes(b"")
-    jobs = jobs or cfg.max_jobs(target)
     stamp = build_dir / "configure-args.json"
     _, configure = build_script(cfg, target, jobs, True)
     reconfigure = not (build_dir / "build.ninja").exists() or not stamp.exists() \
         or json.loads(stamp.read_text()) != configure
     script, _ = build_script(cfg, target, jobs, reconfigure)
     (build_dir / "toolchain.json").unlink(missing_ok=True)
-    code = run_logged(
-        client, tag, script, log_path, log,
-        user=caller_user(),
-        working_dir=str(BUILD),
-        environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp"},
-        volumes={
-            str(source_dir): {"bind": str(SRC), "mode": "ro"},
-            str(build_dir): {"bind": str(BUILD), "mode": "rw"},
-            CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"},
-        },
-    )
+    environment = {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp",
+                   "CCACHE_DISABLE": "0" if use_ccache else "1", **(env or {})}
+    volumes = {str(source_dir): {"bind": str(SRC), "mode": "ro"}, str(build_dir): {"bind": str(BUILD), "mode": "rw"}}
+    if use_ccache:
+        volumes[CCACHE_VOLUME] = {"bind": CCACHE, "mode": "rw"}
+    code = run_logged(client, tag, f"umask {umask}; {script}", log_path, log, user=user or caller_user(),
+                      working_dir=str(BUILD), environment=environment, volumes=volumes)
     if code != 0:
         raise BuildEnvError(
             f"compiling target {target} in {tag} failed (exit {code}); nothing was written to "
             f"dist/{target}/. Full log: {log_path}\n{first_error_lines(log_path)}"
         )
     stamp.write_text(json.dumps(configure))
-    image = images.image_info(client, tag)
+    return build_dir / LIBRARY_NAME
+
+
+def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=print,
+          source_dir: Path = REPO_ROOT) -> BuildResult:
+    """Compile in the image and publish to dist/<target>/ with a manifest."""
+    start = time.monotonic()
+    build_dir = host_build_dir(target)
+    compile_in_image(client, cfg, target, build_dir, jobs or cfg.max_jobs(target), log, source_dir)
+    tag = cfg.image(target)["tag"]
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
-    published = manifest.publish(cfg, target, build_dir, dist_dir(target), image, toolchain)
+    published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain)
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
 
 

@@ -8,6 +8,10 @@
 
 #ifdef USE_ROCM
   #include <hip/hip_runtime.h>
+  // shim.h declares this under USE_CUDA only, which a HIP build leaves undefined; ROCm torch
+  // exports it under the CUDA name (from libtorch_hip.so).
+  extern "C" AOTI_TORCH_EXPORT AOTITorchError
+  aoti_torch_get_current_cuda_stream(int32_t device_index, void** ret_stream);
   using gpuStream_t = hipStream_t;
   using gpuError_t = hipError_t;
   #define gpuSuccess hipSuccess

@@ -1,0 +1,53 @@
+"""Run the kernel suite against one built artifact under another torch, in a fresh venv.
+
+The artifact is used unchanged (same bytes as in dist/<target>/): that is the point of the
+stable ABI. The venv lives in .cache/venvs/torch-<version> and is reused when it already holds
+that torch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .config import REPO_ROOT
+from .errors import BuildEnvError
+from .native import BUILD_INFO_NAME, LIBRARY_NAME
+
+VENVS = REPO_ROOT / ".cache" / "venvs"
+
+
+def venv_for(torch_version: str, log=print) -> Path:
+    venv = VENVS / f"torch-{torch_version}"
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import torch, pytest; print(torch.__version__)"]
+    if python.exists() and subprocess.run(probe, capture_output=True, text=True).stdout.startswith(torch_version):
+        return python
+    log(f"crossversion: creating {venv} with torch=={torch_version}")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", f"torch=={torch_version}", "pytest", "numpy"],
+                             capture_output=True, text=True)
+    if install.returncode != 0:
+        raise BuildEnvError(f"could not install torch=={torch_version}:\n{install.stderr.strip()[-1500:]}")
+    return python
+
+
+def run_suite(artifact_dir: Path, torch_version: str, pytest_args: str = "", log=print) -> int:
+    """Copy package + tests next to the artifact in a scratch dir and run pytest there."""
+    if not (artifact_dir / LIBRARY_NAME).exists():
+        raise BuildEnvError(f"no artifact in {artifact_dir}; run `invoke build` first")
+    python = venv_for(torch_version, log)
+    with tempfile.TemporaryDirectory(prefix="vllm-ops-xver-") as tmp:
+        work = Path(tmp)
+        for name in ("vllm_ops", "buildenv", "tests", "pyproject.toml"):
+            src = REPO_ROOT / name
+            (shutil.copytree if src.is_dir() else shutil.copyfile)(src, work / name)
+        for name in (LIBRARY_NAME, BUILD_INFO_NAME):
+            shutil.copyfile(artifact_dir / name, work / "vllm_ops" / name)
+        cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/toolchain",
+               *pytest_args.split()]
+        log(f"crossversion: {' '.join(cmd)} (torch {torch_version}, artifact {artifact_dir})")
+        return subprocess.run(cmd, cwd=work).returncode
