@@ -23,9 +23,13 @@ foreach(arch ${VLLM_OPS_GPU_ARCHS})
 endforeach()
 
 string(REPLACE ";" "," VLLM_OPS_HOST_PREFIX_MAPS "${VLLM_OPS_PREFIX_MAPS}")
+# Determinism: nvcc names its intermediate files tmpxft_<pid>_... in /tmp and those names reach
+# the object (static-initializer symbols, module ids); --objdir-as-tempdir gives them stable
+# names beside the object. -frandom-seed replaces the random part of generated symbol names
+# (anonymous namespaces, module ids).
 target_compile_options(_C_stable_libtorch PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-O3 ${VLLM_OPS_GENCODE} --threads=${VLLM_OPS_NVCC_THREADS}
-    -Xcompiler=${VLLM_OPS_HOST_PREFIX_MAPS}>)
+    -Xcompiler=${VLLM_OPS_HOST_PREFIX_MAPS} --objdir-as-tempdir -frandom-seed=0x5eed>)
 
 # aoti_torch_get_current_cuda_stream lives in libtorch_cuda.so. Link against a stand-in with the
 # same soname so the header torch (a CPU wheel is enough) can build CUDA targets; at run time

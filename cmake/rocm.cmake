@@ -34,9 +34,9 @@ target_compile_options(_C_stable_libtorch PRIVATE
   $<$<COMPILE_LANGUAGE:HIP>:-O3 ${VLLM_OPS_PREFIX_MAPS}>)
 
 # aoti_torch_get_current_cuda_stream lives in libtorch_hip.so on ROCm torch (the CUDA name is
-# kept). Link against a stand-in with that soname, as cuda.cmake does for libtorch_cuda.so; at
-# run time the real library, loaded by `import torch`, satisfies DT_NEEDED.
-add_library(torch_hip_link_stub SHARED csrc/link_stubs/torch_hip_stub.c)
+# kept). Link against the stand-in cuda.cmake uses, under that soname; at run time the real
+# library, loaded by `import torch`, satisfies DT_NEEDED.
+add_library(torch_hip_link_stub SHARED csrc/link_stubs/torch_gpu_stub.c)
 set_target_properties(torch_hip_link_stub PROPERTIES
   OUTPUT_NAME torch_hip
   LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/link_stubs)
