@@ -111,7 +111,7 @@ def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs:
     script, _ = build_script(cfg, target, jobs, reconfigure)
     (build_dir / "toolchain.json").unlink(missing_ok=True)
     environment = {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp",
-                   "CCACHE_DISABLE": "0" if use_ccache else "1", **(env or {})}
+                   **({} if use_ccache else {"CCACHE_DISABLE": "1"}), **(env or {})}
     volumes = {str(source_dir): {"bind": str(SRC), "mode": "ro"}, str(build_dir): {"bind": str(BUILD), "mode": "rw"}}
     if use_ccache:
         volumes[CCACHE_VOLUME] = {"bind": CCACHE, "mode": "rw"}

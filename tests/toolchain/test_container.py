@@ -33,6 +33,7 @@ def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     assert run["volumes"][str(container.REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
     assert run["volumes"][str(build_dir)] == {"bind": "/build", "mode": "rw"}
     assert run["volumes"][container.CCACHE_VOLUME]["bind"] == "/ccache"
+    assert "CCACHE_DISABLE" not in run["environment"]  # ccache rejects any value but a true one
     script = run["command"][-1]
     assert "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" in script and "--parallel 2" in script
     assert "-DVLLM_OPS_TORCH_INCLUDE_DIR=/opt/torch/include" in script
