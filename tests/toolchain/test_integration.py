@@ -1,0 +1,61 @@
+"""Against the real Docker engine (marked `docker`; .ci/run runs them after building the images)."""
+
+import subprocess
+import sys
+
+import pytest
+
+from buildenv import config, container, engine, images, repro
+from buildenv.errors import BuildEnvError
+from buildenv.native import LIBRARY_NAME
+
+pytestmark = pytest.mark.docker
+CFG = config.load()
+
+
+def test_no_engine_at_docker_host_is_explained(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(engine.EngineUnavailable, match="no Docker engine answers at unix:///nonexistent"):
+        engine.connect()
+
+
+def test_invoke_without_engine_exits_1_with_the_hint(tmp_path):
+    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "invoke", "build", "--target", "cpu"], cwd=config.REPO_ROOT,
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "Start a Docker engine first" in result.stderr + result.stdout
+
+
+def test_absent_base_image_is_reported_with_invoke_base():
+    data = dict(CFG.data)
+    data["images"] = {**CFG.data["images"], "rocm": {**CFG.data["images"]["rocm"],
+                                                     "base": {"name": "vllm-ops/base:absent", "suite": "trixie",
+                                                              "ref": None}}}
+    cfg = config.EnvConfig(data=data, sha256=CFG.sha256, path=CFG.path)
+    with pytest.raises(images.BaseImageMissing, match="invoke base --image rocm"):
+        images.build_image(engine.connect(), cfg, "rocm")
+
+
+def test_failing_compile_exits_with_log_and_leaves_no_artifact(tmp_path, monkeypatch):
+    source = tmp_path / "src"
+    repro.export_tree(source)
+    broken = source / "csrc" / "cpu" / "activation_cpu.cpp"
+    broken.write_text(broken.read_text() + "\nthis is not C++;\n")
+    monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
+    monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
+    with pytest.raises(BuildEnvError) as info:
+        container.build(engine.connect(), CFG, "cpu", jobs=1, log=lambda line: None, source_dir=source)
+    message = str(info.value)
+    assert "failed (exit 1)" in message and str(tmp_path / "build" / "cpu" / "build.log") in message
+    assert "activation_cpu.cpp" in message and "error" in message
+    assert not (tmp_path / "dist" / "cpu").exists()
+
+
+def test_published_artifacts_match_their_manifests():
+    for target in ("cpu", "cuda", "rocm"):
+        dist = container.dist_dir(target)
+        manifest = json.loads((dist / "manifest.json").read_text())
+        assert manifest["artifacts"][LIBRARY_NAME] == repro.sha256_file(dist / LIBRARY_NAME)
+        assert manifest["env_yaml_sha256"] == config.load(profile=manifest["profile"]).sha256
+
