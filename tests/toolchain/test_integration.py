@@ -1,5 +1,6 @@
 """Against the real Docker engine (marked `docker`; .ci/run runs them after building the images)."""
 
+import json
 import subprocess
 import sys
 
