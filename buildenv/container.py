@@ -13,10 +13,18 @@ import shlex
 import time
 from pathlib import Path
 
-from . import images, manifest
+from . import abi, images, manifest
 from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
-from .native import BUILD_INFO_NAME, LIBRARY_NAME, BuildResult, TorchInstall, cmake_configure_args, first_error_lines
+from .native import (
+    BUILD_INFO_NAME,
+    LIBRARY_NAME,
+    BuildResult,
+    TorchInstall,
+    cmake_configure_args,
+    find_header_torch,
+    first_error_lines,
+)
 
 SRC = Path("/src")
 BUILD = Path("/build")
@@ -134,8 +142,19 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     compile_in_image(client, cfg, target, build_dir, jobs or cfg.max_jobs(target), log, source_dir)
     tag = cfg.image(target)["tag"]
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
-    published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain)
+    audit = abi_summary(cfg, build_dir / LIBRARY_NAME)
+    published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain,
+                                 extra={"abi": audit})
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
+
+
+def abi_summary(cfg: EnvConfig, library: Path) -> dict:
+    """The audit's verdict for the manifest: minimum torch, provable platform tag."""
+    include = find_header_torch(cfg).include_dir
+    target_abi = tuple(int(p) for p in cfg.target_abi.split("."))
+    report = abi.audit(library, include, target_abi)
+    return {"ok": report.ok, "min_torch": report.min_torch_str, "platform_tag": report.manylinux_tag,
+            "target_abi": cfg.target_abi}
 
 
 def test_command(pytest_args: str) -> str:

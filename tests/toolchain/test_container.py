@@ -44,6 +44,7 @@ def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     assert manifest["image"]["tag"] == TAG and manifest["toolchain"] == {"g++": "12"}
     assert manifest["source_date_epoch"] == CFG.source_date_epoch
     assert set(manifest["git"]) == {"commit", "dirty"}
+    assert manifest["abi"]["min_torch"] == "2.10"
 
 
 def test_second_build_skips_configure_when_nothing_changed(fake_repo):
