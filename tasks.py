@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from functools import wraps
+from pathlib import Path
 
 from invoke import Exit, task
 
@@ -173,6 +174,19 @@ def repro_check(c, target="cpu", keep=False, profile=None):
           f"  sha256 a {result.sha256[0]}\n  sha256 b {result.sha256[1]}")
     if not result.identical:
         print(result.difference)
+        raise Exit(code=1)
+
+
+@task(help={"manifest": "path to dist/<target>/manifest.json"})
+@_clean_errors
+def verify(c, manifest):
+    """Rebuild the commit a manifest names (clean, no compiler cache) and confirm the artifact's sha256."""
+    result = repro.verify_manifest(engine.connect(), Path(manifest))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"\nverify {result.target}: {'OK' if result.ok else 'MISMATCH'}\n  manifest {result.expected}\n"
+          f"  rebuilt  {result.rebuilt}")
+    if not result.ok:
         raise Exit(code=1)
 
 

@@ -83,3 +83,53 @@ def check(client, cfg: EnvConfig, target: str, log=print, keep: bool = False) ->
     finally:
         if not keep:
             subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+@dataclass
+class VerifyResult:
+    target: str
+    expected: str
+    rebuilt: str
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.rebuilt
+
+
+def verify_manifest(client, manifest_path: Path, log=print) -> VerifyResult:
+    """Rebuild the commit a manifest names, from clean and without the compiler cache, and compare."""
+    import json  # noqa: PLC0415
+
+    from .config import load  # noqa: PLC0415
+    from .errors import BuildEnvError  # noqa: PLC0415
+    from .native import LIBRARY_NAME  # noqa: PLC0415
+
+    data = json.loads(Path(manifest_path).read_text())
+    commit, notes = data["git"]["commit"], []
+    if not commit:
+        raise BuildEnvError(f"{manifest_path} names no git commit")
+    if data["git"]["dirty"]:
+        notes.append("the manifest was written from a tree with uncommitted changes; the commit alone may differ")
+    root = Path(tempfile.mkdtemp(prefix="vllm-ops-verify-"))
+    try:
+        source = root / "src"
+        source.mkdir()
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", commit], capture_output=True)
+        if archive.returncode != 0:
+            raise BuildEnvError(f"commit {commit} is not in this repository: {archive.stderr.decode().strip()}")
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        cfg = load(source / "env.yaml", profile=data.get("profile"))
+        if cfg.sha256 != data["env_yaml_sha256"]:
+            notes.append("env.yaml at that commit does not hash to the manifest's env_yaml_sha256")
+        image = data.get("image") or {}
+        current = client.images.get(image.get("tag")).id if image.get("tag") else None
+        if current and current != image.get("id"):
+            notes.append(f"toolchain image is now {current[:19]}, the manifest used {image.get('id', '')[:19]}")
+        log(f"verify: rebuilding {data['target']} at {commit[:12]} in {source}")
+        build_dir = root / "build"
+        library = container.compile_in_image(client, cfg, data["target"], build_dir, cfg.max_jobs(data["target"]),
+                                             log=lambda line: None, source_dir=source, use_ccache=False)
+        return VerifyResult(data["target"], data["artifacts"][LIBRARY_NAME], sha256_file(library), notes)
+    finally:
+        subprocess.run(["rm", "-rf", str(root)], check=False)
