@@ -53,8 +53,8 @@ def build_script(cfg: EnvConfig, target: str, jobs: int, reconfigure: bool) -> t
         "-DCMAKE_C_COMPILER_LAUNCHER=ccache",
         "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache",
     ]
-    if target == "cuda":
-        configure.append("-DCMAKE_CUDA_COMPILER_LAUNCHER=ccache")
+    if target in ("cuda", "rocm"):
+        configure.append(f"-DCMAKE_{'CUDA' if target == 'cuda' else 'HIP'}_COMPILER_LAUNCHER=ccache")
     steps = [shlex.join(configure)] if reconfigure else []
     steps.append(shlex.join(["cmake", "--build", str(BUILD), "--parallel", str(jobs)]))
     steps.append(f"cp {TOOLCHAIN_FILE} {BUILD}/toolchain.json")
