@@ -12,7 +12,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheelhouse
+from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheel, wheelhouse
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
@@ -159,6 +159,10 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
         report = abi.audit(lib, include, target_abi, max_glibc=glibc)
         print(report.summary())
         failed |= not report.ok
+        for whl in sorted(Path(lib).parent.glob("*.whl")):
+            agrees, text = wheel.auditwheel_show(whl)
+            print(f"  auditwheel show {whl.name}: {'agrees with the tag' if agrees else 'DISAGREES'}\n    {text}")
+            failed |= not agrees
     if failed:
         raise Exit(code=1)
 
@@ -171,7 +175,9 @@ def repro_check(c, target="cpu", keep=False, profile=None):
     cfg = config.load(profile=profile)
     result = repro.check(engine.connect(), cfg, _target(target), keep=keep)
     print(f"\nrepro {target}: {'IDENTICAL' if result.identical else 'DIFFERENT'}\n"
-          f"  sha256 a {result.sha256[0]}\n  sha256 b {result.sha256[1]}")
+          f"  library sha256 a {result.sha256[0]}\n  library sha256 b {result.sha256[1]}")
+    if result.wheel_sha256:
+        print(f"  wheel   sha256 a {result.wheel_sha256[0]}\n  wheel   sha256 b {result.wheel_sha256[1]}")
     if not result.identical:
         print(result.difference)
         raise Exit(code=1)

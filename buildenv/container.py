@@ -13,7 +13,7 @@ import shlex
 import time
 from pathlib import Path
 
-from . import abi, images, manifest
+from . import abi, images, manifest, wheel
 from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
 from .native import (
@@ -139,13 +139,47 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     """Compile in the image and publish to dist/<target>/ with a manifest."""
     start = time.monotonic()
     build_dir = host_build_dir(target)
-    compile_in_image(client, cfg, target, build_dir, jobs or cfg.max_jobs(target), log, source_dir)
+    jobs = jobs or cfg.max_jobs(target)
+    compile_in_image(client, cfg, target, build_dir, jobs, log, source_dir)
     tag = cfg.image(target)["tag"]
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
     audit = abi_summary(cfg, build_dir / LIBRARY_NAME)
+    for stale in build_dir.glob("*.whl"):
+        stale.unlink()
+    if target in WHEEL_TARGETS:
+        build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir)
     published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain,
                                  extra={"abi": audit})
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
+
+
+# The rocm image has no Python packaging tools yet, so its wheel is still missing.
+WHEEL_TARGETS = ("cpu", "cuda")
+
+
+def build_wheel(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str, log,
+                source_dir: Path) -> Path:
+    """scikit-build-core in the image, then the variant version and proven tag on the host. The
+    library inside must be the same bytes as the plain build's."""
+    _, configure = build_script(cfg, target, jobs, True)
+    command = wheel.build_command(configure, str(SRC), str(BUILD))
+    code = run_logged(client, cfg.image(target)["tag"], f"umask 022; {command}", build_dir / "wheel.log", log,
+                      user=caller_user(), working_dir=str(BUILD),
+                      environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE,
+                                   "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)},
+                      volumes={str(source_dir): {"bind": str(SRC), "mode": "ro"},
+                               str(build_dir): {"bind": str(BUILD), "mode": "rw"},
+                               CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"}})
+    raw = sorted((build_dir / wheel.RAW_DIR).glob("*.whl"))
+    if code != 0 or not raw:
+        raise BuildEnvError(f"building the {target} wheel failed (exit {code}); log: {build_dir / 'wheel.log'}\n"
+                            + first_error_lines(build_dir / "wheel.log"))
+    final = wheel.finalize(raw[0], build_dir, wheel.variant(cfg, target), platform_tag, cfg.source_date_epoch)
+    if wheel.library_in(final, LIBRARY_NAME) != (build_dir / LIBRARY_NAME).read_bytes():
+        final.unlink()
+        raise BuildEnvError(f"the {target} wheel's {LIBRARY_NAME} differs from the plain build's; "
+                            "a build path or setting leaks into the binary")
+    return final
 
 
 def abi_summary(cfg: EnvConfig, library: Path) -> dict:

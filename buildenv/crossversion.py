@@ -36,17 +36,26 @@ def venv_for(torch_version: str, log=print) -> Path:
 
 
 def run_suite(artifact_dir: Path, torch_version: str, pytest_args: str = "", log=print) -> int:
-    """Copy package + tests next to the artifact in a scratch dir and run pytest there."""
+    """Install the target's wheel (or, without one, copy the package next to the library) and
+    run the kernel suite from a scratch dir."""
     if not (artifact_dir / LIBRARY_NAME).exists():
         raise BuildEnvError(f"no artifact in {artifact_dir}; run `invoke build` first")
     python = venv_for(torch_version, log)
+    wheels = sorted(artifact_dir.glob("*.whl"))
     with tempfile.TemporaryDirectory(prefix="vllm-ops-xver-") as tmp:
         work = Path(tmp)
-        for name in ("vllm_ops", "buildenv", "tests", "pyproject.toml"):
+        for name in ("buildenv", "tests", "pyproject.toml") if wheels else ("vllm_ops", "buildenv", "tests",
+                                                                             "pyproject.toml"):
             src = REPO_ROOT / name
             (shutil.copytree if src.is_dir() else shutil.copyfile)(src, work / name)
-        for name in (LIBRARY_NAME, BUILD_INFO_NAME):
-            shutil.copyfile(artifact_dir / name, work / "vllm_ops" / name)
+        if wheels:
+            log(f"crossversion: installing {wheels[0].name}")
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall",
+                            str(wheels[0])], check=True)
+        else:
+            subprocess.run([str(python), "-m", "pip", "uninstall", "-q", "-y", "vllm-ops"], check=False)
+            for name in (LIBRARY_NAME, BUILD_INFO_NAME):
+                shutil.copyfile(artifact_dir / name, work / "vllm_ops" / name)
         cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/toolchain",
                *pytest_args.split()]
         log(f"crossversion: {' '.join(cmd)} (torch {torch_version}, artifact {artifact_dir})")

@@ -31,11 +31,13 @@ VARIANTS = (
 class ReproResult:
     target: str
     sha256: tuple[str, str]
+    wheel_sha256: tuple[str, str] | None = None
     difference: str = ""
 
     @property
     def identical(self) -> bool:
-        return self.sha256[0] == self.sha256[1]
+        return self.sha256[0] == self.sha256[1] and (not self.wheel_sha256 or
+                                                     self.wheel_sha256[0] == self.wheel_sha256[1])
 
 
 def export_tree(dest: Path, repo: Path = REPO_ROOT) -> None:
@@ -60,8 +62,7 @@ def describe_difference(a: Path, b: Path) -> str:
 def check(client, cfg: EnvConfig, target: str, log=print, keep: bool = False) -> ReproResult:
     root = Path(tempfile.mkdtemp(prefix="vllm-ops-repro-"))
     try:
-        hashes = []
-        libraries = []
+        hashes, libraries, wheel_hashes = [], [], []
         for variant in VARIANTS:
             checkout = root / f"checkout-{variant['name']}" / "nested" / "vllm-ops"
             build_dir = root / f"build-{variant['name']}-{target}"
@@ -76,7 +77,13 @@ def check(client, cfg: EnvConfig, target: str, log=print, keep: bool = False) ->
                 use_ccache=False)
             libraries.append(library)
             hashes.append(sha256_file(library))
-        result = ReproResult(target, (hashes[0], hashes[1]))
+            if target in container.WHEEL_TARGETS:
+                tag = container.abi_summary(cfg, library)["platform_tag"]
+                wheel = container.build_wheel(client, cfg, target, build_dir, variant["jobs"], tag,
+                                              lambda line: None, checkout)
+                wheel_hashes.append(sha256_file(wheel))
+        result = ReproResult(target, (hashes[0], hashes[1]),
+                             (wheel_hashes[0], wheel_hashes[1]) if wheel_hashes else None)
         if not result.identical:
             result.difference = describe_difference(*libraries)
         return result

@@ -95,7 +95,7 @@ def resolve(cfg: EnvConfig, image_key: str, wheelhouse: Path = WHEELHOUSE) -> Pa
     path = lock_path(image_key)
     path.parent.mkdir(exist_ok=True)
     header = (f"# Derived from env.yaml by `invoke lock --image {image_key}`; do not edit.\n"
-              f"# Installed in the image with pip --no-index --require-hashes.\n")
+              f"# Checked against these hashes in the image build (pip --require-hashes or sha256sum).\n")
     path.write_text(header + "\n".join(lines) + "\n")
     return path
 

@@ -36,6 +36,7 @@ def fake_repo(tmp_path, monkeypatch):
     monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
     monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
     # The fake build writes no real ELF file to audit.
-    monkeypatch.setattr(container, "abi_summary", lambda cfg, library: {"ok": True, "min_torch": "2.10"})
+    monkeypatch.setattr(container, "abi_summary", lambda cfg, library: {"ok": True, "min_torch": "2.10",
+                                                                      "platform_tag": "manylinux_2_32_x86_64"})
     yield tmp_path
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import zipfile
 
 import pytest
 from fake_docker import FakeClient
@@ -15,6 +16,9 @@ TAG = CFG.image("cpu")["tag"]
 
 
 def _successful_build(call, build_dir):
+    if "pip wheel" in call["command"][-1]:
+        return b"Successfully built vllm-ops\n", 0, lambda: _raw_wheel(build_dir)
+
     def effect():
         (build_dir / LIBRARY_NAME).write_bytes(b"\x7fELF fake library")
         (build_dir / BUILD_INFO_NAME).write_text("{}")
@@ -24,11 +28,21 @@ def _successful_build(call, build_dir):
     return b"[1/1] Linking CXX shared module _C_stable_libtorch.abi3.so\n", 0, effect
 
 
+def _raw_wheel(build_dir):
+    out = build_dir / "wheel-out"
+    out.mkdir(exist_ok=True)
+    with zipfile.ZipFile(out / "vllm_ops-0.1.0-py3-none-linux_x86_64.whl", "w") as zf:
+        zf.writestr(f"vllm_ops/{LIBRARY_NAME}", (build_dir / LIBRARY_NAME).read_bytes())
+        zf.writestr("vllm_ops-0.1.0.dist-info/METADATA", "Name: vllm-ops\nVersion: 0.1.0\n")
+        zf.writestr("vllm_ops-0.1.0.dist-info/WHEEL", "Tag: py3-none-linux_x86_64\n")
+
+
 def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     build_dir = fake_repo / "build" / "cpu"
     client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
     result = container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
-    run = client.runs[-1]
+    run, wheel_run = client.runs[-2:]
+    assert "pip wheel" in wheel_run["command"][-1] and wheel_run["user"] == run["user"]
     assert run["user"] == f"{os.getuid()}:{os.getgid()}"
     assert run["volumes"][str(container.REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
     assert run["volumes"][str(build_dir)] == {"bind": "/build", "mode": "rw"}
@@ -45,6 +59,8 @@ def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     assert manifest["source_date_epoch"] == CFG.source_date_epoch
     assert set(manifest["git"]) == {"commit", "dirty"}
     assert manifest["abi"]["min_torch"] == "2.10"
+    wheel_name = "vllm_ops-0.1.0+cpu-py3-none-manylinux_2_32_x86_64.whl"
+    assert manifest["artifacts"][wheel_name] == container.manifest.sha256_file(dist / wheel_name)
 
 
 def test_second_build_skips_configure_when_nothing_changed(fake_repo):
@@ -52,7 +68,7 @@ def test_second_build_skips_configure_when_nothing_changed(fake_repo):
     client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
     container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
     container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
-    first, second = client.runs[0]["command"][-1], client.runs[1]["command"][-1]
+    first, second = [r["command"][-1] for r in client.runs if "pip wheel" not in r["command"][-1]]
     assert "cmake -G Ninja" in first and "cmake -G Ninja" not in second and "cmake --build" in second
 
 
