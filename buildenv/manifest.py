@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -10,17 +9,9 @@ import subprocess
 from pathlib import Path
 
 from .config import REPO_ROOT, EnvConfig
-from .native import BUILD_INFO_NAME, LIBRARY_NAME
+from .native import BUILD_INFO_NAME, LIBRARY_NAME, sha256_file
 
 MANIFEST_NAME = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_state(repo: Path = REPO_ROOT) -> dict:

@@ -7,6 +7,7 @@ installed into the package only after a successful build.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -88,8 +89,6 @@ def cmake_configure_args(
 
 
 def sha256_file(path: Path) -> str:
-    import hashlib  # noqa: PLC0415
-
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -8,7 +8,6 @@ it names exactly the versions env.yaml pins.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
+from .native import sha256_file
 
 WHEELHOUSE = REPO_ROOT / ".cache" / "wheelhouse"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
@@ -53,14 +53,6 @@ def _wheel_name_version(filename: str) -> tuple[str, str]:
     return _normalize(name), version
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _pip_download(args: list[str], dest: Path, python: str | None) -> None:
     """With `python`, resolve for that interpreter on manylinux x86_64; without, take the
     wheels as named (pure or platform wheels used only as archives)."""
@@ -91,7 +83,7 @@ def resolve(cfg: EnvConfig, image_key: str, wheelhouse: Path = WHEELHOUSE) -> Pa
         name, version = _wheel_name_version(wheel.name)
         if name in wanted and wanted[name] != version:
             continue  # an older pin left in the wheelhouse
-        lines.append(f"{name}=={version} --hash=sha256:{sha256(wheel)}  # {wheel.name}")
+        lines.append(f"{name}=={version} --hash=sha256:{sha256_file(wheel)}  # {wheel.name}")
     path = lock_path(image_key)
     path.parent.mkdir(exist_ok=True)
     header = (f"# Derived from env.yaml by `invoke lock --image {image_key}`; do not edit.\n"
@@ -144,7 +136,7 @@ def populate(cfg: EnvConfig, image_key: str, dest: Path, wheelhouse: Path = WHEE
     out = []
     for e in entries:
         wheel = source / e["file"]
-        if not wheel.exists() or sha256(wheel) != e["sha256"]:
+        if not wheel.exists() or sha256_file(wheel) != e["sha256"]:
             raise BuildEnvError(f"wheel {e['file']} does not match its locked sha256 {e['sha256']}")
         target = dest / e["file"]
         if not target.exists():
