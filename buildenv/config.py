@@ -105,6 +105,7 @@ _IMAGE = {
         "ref": _optional_image_ref,
     },
     "python": _abi,
+    "torch": _string(r"python|headers", "python or headers"),
     "apt": _version_map,
     "python_packages": _version_map,
 }

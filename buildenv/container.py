@@ -153,8 +153,7 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
 
 
-# The rocm image has no Python packaging tools yet, so its wheel is still missing.
-WHEEL_TARGETS = ("cpu", "cuda")
+WHEEL_TARGETS = ("cpu", "cuda", "rocm")
 
 
 def build_wheel(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str, log,

@@ -34,10 +34,11 @@ def pinned_requirements(cfg: EnvConfig, image_key: str) -> tuple[list[str], list
     """(requirements resolved with their dependencies, requirements taken alone)."""
     image = cfg.data["images"][image_key]
     packages = [f"{n}=={v}" for n, v in image["python_packages"].items()]
-    # An image that runs Python tests installs torch with its dependencies; otherwise the torch
-    # wheel is only unpacked for its headers and libraries.
-    with_deps = [torch_requirement(cfg), *packages] if packages else []
-    alone = [] if packages else [torch_requirement(cfg)]
+    # torch: python installs torch with its dependencies into the image's interpreter; torch:
+    # headers only unpacks the wheel, so it is taken alone.
+    in_python = image["torch"] == "python"
+    with_deps = ([torch_requirement(cfg)] if in_python else []) + packages
+    alone = [] if in_python else [torch_requirement(cfg)]
     if image_key == "cuda":
         wheels = {**cfg.data["cuda"]["toolkit_wheels"], **cfg.data["cuda"]["cutlass_wheel"]}
         alone += [f"{n}=={v}" for n, v in wheels.items()]
