@@ -25,8 +25,9 @@ _DECLARED = re.compile(r"\b((?:aoti_torch|torch)_\w+)\s*\(")
 # AOTInductor shim predates the stable ABI (its functions count as the first stable release).
 SHIM_HEADERS = ("torch/csrc/stable/c", "torch/csrc/inductor/aoti_torch/c")
 FIRST_STABLE_ABI = (2, 9)
-# The oldest manylinux tag we consider, and the newest GLIBC version we can tag for.
-MANYLINUX_FLOOR = (2, 28)
+# manylinux_2_N tags that installers and auditwheel's policies know (PEP 600 allows any N, but
+# auditwheel only recognizes the glibc versions of real distributions); the oldest is our floor.
+MANYLINUX_POLICIES = ((2, 28), (2, 31), (2, 34), (2, 35), (2, 36), (2, 37), (2, 38), (2, 39), (2, 40), (2, 41))
 
 
 def _run(cmd: list[str]) -> str:
@@ -103,8 +104,9 @@ class AbiReport:
     @property
     def manylinux_tag(self) -> str:
         """The manylinux platform tag this library's glibc requirements prove."""
-        glibc = max(self.symbol_versions.get("GLIBC", MANYLINUX_FLOOR), MANYLINUX_FLOOR)
-        return f"manylinux_{glibc[0]}_{glibc[1]}_x86_64"
+        needed = self.symbol_versions.get("GLIBC", (2, 0))[:2]
+        policy = next((p for p in MANYLINUX_POLICIES if p >= needed), None)
+        return f"manylinux_{policy[0]}_{policy[1]}_x86_64" if policy else "linux_x86_64"
 
     @property
     def ok(self) -> bool:

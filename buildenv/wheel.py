@@ -39,7 +39,7 @@ def build_command(configure_args: list[str], src: str, build: str) -> str:
     cmd = ["python3", "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
            "-w", f"{build}/{RAW_DIR}", src]
     for setting in settings:
-        cmd += ["-C", setting]
+        cmd += ["--config-settings", setting]
     return f"rm -rf {build}/{RAW_DIR} && " + shlex.join(cmd)
 
 

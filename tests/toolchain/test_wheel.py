@@ -59,5 +59,5 @@ def test_wheel_requires_torch_from_the_target_abi():
 
 def test_wheel_build_passes_the_same_cmake_definitions():
     command = wheel.build_command(["cmake", "-G", "Ninja", "-DVLLM_OPS_TARGET=cuda", "-DX=a;b"], "/src", "/build")
-    assert "-C cmake.define.VLLM_OPS_TARGET=cuda" in command
+    assert "--config-settings cmake.define.VLLM_OPS_TARGET=cuda" in command
     assert "'cmake.define.X=a;b'" in command and "--no-build-isolation" in command and "--no-index" in command
