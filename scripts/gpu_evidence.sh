@@ -5,11 +5,11 @@
 set -uo pipefail
 out=${OUT:-results}
 mkdir -p "$out"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=${PYTHONPATH:-$PWD} PYTHONUNBUFFERED=1
 vllm_lib=.vllm_ref/_C_stable_libtorch.abi3.so
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c 'import torch, vllm_ops; print("torch", torch.__version__, "| vllm_ops", vllm_ops.build_info)'
-sha256sum vllm_ops/_C_stable_libtorch.abi3.so
+python3 -c "import vllm_ops._loader as l, hashlib; print(l.LIBRARY_PATH, hashlib.sha256(l.LIBRARY_PATH.read_bytes()).hexdigest())"
 status=0
 VLLM_OPS_REQUIRE_GPU=1 python3 -m pytest -q -p no:cacheprovider ${PYTEST_ARGS:-tests/test_activation.py} \
   2>&1 | tee "$out/pytest_gpu.log" | tail -n 15 || status=1
