@@ -37,13 +37,19 @@ def test_audit_rejects_a_library_using_unstable_and_python_symbols(tmp_path):
 
 
 def test_audit_rejects_shim_symbols_newer_than_the_target_abi(tmp_path):
-    # torch_stream_native_handle arrived in the 2.13 stable shim (a version guard in its header).
+    # The newest version-guarded shim function of the running torch's headers, called from a crafted
+    # library, must set the minimum torch to its version and fail a target ABI just below it.
+    include = Path(torch.__file__).parent / "include"
+    versions = abi.shim_symbol_versions(include)
+    symbol, version = max(versions.items(), key=lambda item: (item[1], item[0]))
+    assert version > abi.FIRST_STABLE_ABI
     source = tmp_path / "new.cpp"
-    source.write_text('extern "C" int torch_stream_native_handle(void*, void**);\n'
-                      'extern "C" int use(void* s, void** h) { return torch_stream_native_handle(s, h); }\n')
+    source.write_text(f'extern "C" int {symbol}();\nextern "C" int use() {{ return {symbol}(); }}\n')
     library = tmp_path / "libnew.so"
     subprocess.run(["g++", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
-    report = abi.audit(library, Path(torch.__file__).parent / "include", (2, 10))
-    assert report.min_torch == (2, 13)
-    assert report.too_new_for_target == ["torch_stream_native_handle (torch 2.13)"]
+    below = (version[0], version[1] - 1)
+    report = abi.audit(library, include, below)
+    assert report.min_torch == version
+    assert report.too_new_for_target == [f"{symbol} (torch {version[0]}.{version[1]})"]
     assert not report.ok
+    assert abi.audit(library, include, version).ok
