@@ -96,6 +96,8 @@ def build(c, target="cpu", native_=False, jobs=0, profile=None):
             print(f"base: {images.bootstrap_base(client, cfg, key)}")
             images.build_image(client, cfg, key)
         result = container.build(client, cfg, target, jobs=jobs or None)
+        for whl in sorted(result.library.parent.glob("*.whl")):
+            print(f"\nwheel: {whl}")
     print(f"\nbuild {target}: {result.library}\n  sha256 {result.sha256}\n  {result.seconds:.1f} s")
 
 
@@ -120,7 +122,7 @@ def test(c, target="cpu", native_=False, gpus=False, torch=None, pytest_args="",
         if code != 0:
             raise Exit(code=code)
         return
-    c.run(f"{sys.executable} -m pytest tests/toolchain -m 'not docker' -q {pytest_args}")
+    c.run(f"{sys.executable} -m pytest tests/toolchain -m 'not docker' -q")
     cfg = config.load(profile=profile)
     client = engine.connect()
     code = container.test(client, cfg, _target(target), pytest_args=pytest_args, gpus=gpus)
