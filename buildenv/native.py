@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ def find_header_torch(cfg: EnvConfig) -> TorchInstall:
         import torch  # noqa: PLC0415 - only the build needs torch
     except ImportError:
         raise BuildEnvError(
-            f"torch is not installed in this Python ({os.sys.executable}); the build needs "
+            f"torch is not installed in this Python ({sys.executable}); the build needs "
             f"torch=={cfg.torch_header_version} for headers (env.yaml torch.header_version). "
             "Run ./bootstrap.sh, or build in the container (drop --native)."
         ) from None
@@ -44,7 +45,7 @@ def find_header_torch(cfg: EnvConfig) -> TorchInstall:
     if version != cfg.torch_header_version:
         raise BuildEnvError(
             f"the build needs torch=={cfg.torch_header_version} for headers "
-            f"(env.yaml torch.header_version), found torch {torch.__version__} in {os.sys.executable}"
+            f"(env.yaml torch.header_version), found torch {torch.__version__} in {sys.executable}"
         )
     root = Path(torch.__file__).parent
     return TorchInstall(version=version, include_dir=root / "include", library_dir=root / "lib")
@@ -112,8 +113,8 @@ def run_streaming(cmd: list[str], log_path: Path, env: dict | None = None, cwd: 
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
         assert proc.stdout is not None
         for line in proc.stdout:
-            os.sys.stdout.buffer.write(line)
-            os.sys.stdout.flush()
+            sys.stdout.buffer.write(line)
+            sys.stdout.flush()
             log.write(line)
         code = proc.wait()
     if code != 0:
