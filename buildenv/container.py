@@ -24,6 +24,7 @@ from .native import (
     cmake_configure_args,
     find_header_torch,
     first_error_lines,
+    sha256_file,
 )
 
 SRC = Path("/src")
@@ -144,16 +145,33 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     tag = cfg.image(target)["tag"]
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
     audit = abi_summary(cfg, build_dir / LIBRARY_NAME)
-    for stale in build_dir.glob("*.whl"):
-        stale.unlink()
     if target in WHEEL_TARGETS:
-        build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir)
+        stamp = wheel_inputs_stamp(build_dir / LIBRARY_NAME, source_dir, audit["platform_tag"])
+        stamp_file = build_dir / "wheel-inputs.sha256"
+        current = sorted(build_dir.glob("*.whl"))
+        if not (current and stamp_file.exists() and stamp_file.read_text() == stamp):
+            for stale in current:
+                stale.unlink()
+            build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir)
+            stamp_file.write_text(stamp)
     published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain,
                                  extra={"abi": audit})
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
 
 
 WHEEL_TARGETS = ("cpu", "cuda", "rocm")
+
+
+def wheel_inputs_stamp(library: Path, source_dir: Path, platform_tag: str) -> str:
+    """What the wheel is made of besides CMake's output: when neither the library nor these
+    change, the previous wheel is reused, so a no-op build stays a no-op."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256(sha256_file(library).encode() + platform_tag.encode())
+    for path in sorted([source_dir / "pyproject.toml", source_dir / "README.md",
+                        *(source_dir / "vllm_ops").rglob("*.py")]):
+        digest.update(str(path.relative_to(source_dir)).encode() + sha256_file(path).encode())
+    return digest.hexdigest()
 
 
 def build_wheel(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str, log,

@@ -69,6 +69,7 @@ def test_second_build_skips_configure_when_nothing_changed(fake_repo):
     container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
     container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
     first, second = [r["command"][-1] for r in client.runs if "pip wheel" not in r["command"][-1]]
+    assert len([r for r in client.runs if "pip wheel" in r["command"][-1]]) == 1  # wheel reused
     assert "cmake -G Ninja" in first and "cmake -G Ninja" not in second and "cmake --build" in second
 
 
