@@ -154,11 +154,10 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
     paths = [path] if path else [container.dist_dir(t) / native.LIBRARY_NAME
                                  for t in (TARGETS if target == "all" else [_target(target)])]
     include = native.find_header_torch(cfg).include_dir
-    target_abi = tuple(int(p) for p in cfg.target_abi.split("."))
     glibc = tuple(int(p) for p in max_glibc.split(".")) if max_glibc else None
     failed = False
     for lib in paths:
-        report = abi.audit(lib, include, target_abi, max_glibc=glibc)
+        report = abi.audit(lib, include, cfg.target_abi_version, max_glibc=glibc)
         print(report.summary())
         failed |= not report.ok
         for whl in sorted(Path(lib).parent.glob("*.whl")):

@@ -69,16 +69,17 @@ def shim_symbol_versions(torch_include: Path) -> dict[str, tuple[int, int]]:
     return versions
 
 
-def symbol_version_requirements(library: Path) -> dict[str, tuple[int, ...]]:
+def _symbol_version(symbol: str) -> tuple[str, tuple[int, ...]] | None:
+    """("GLIBC", (2, 34)) for "dlopen@GLIBC_2.34"; None for an unversioned symbol."""
+    m = re.match(r"([A-Z]+)_([\d.]+)$", symbol.split("@")[-1]) if "@" in symbol else None
+    return (m[1], tuple(int(p) for p in m[2].split("."))) if m else None
+
+
+def symbol_version_requirements(symbols: list[str]) -> dict[str, tuple[int, ...]]:
     """Newest version required per versioned namespace (GLIBC, GLIBCXX, CXXABI, GCC)."""
     newest: dict[str, tuple[int, ...]] = {}
-    for symbol in undefined_symbols(library):
-        if "@" not in symbol:
-            continue
-        m = re.match(r"([A-Z]+)_([\d.]+)$", symbol.split("@")[-1])
-        if m:
-            version = tuple(int(p) for p in m[2].split("."))
-            newest[m[1]] = max(newest.get(m[1], version), version)
+    for namespace, version in filter(None, map(_symbol_version, symbols)):
+        newest[namespace] = max(newest.get(namespace, version), version)
     return newest
 
 
@@ -148,7 +149,8 @@ def audit(library: str | Path, torch_include: Path | None = None,
     if not library.is_file():
         raise BuildEnvError(f"no library at {library}; build it first (`invoke build --target ...`)")
     report = AbiReport(library=library, needed=needed_libraries(library), target_abi=target_abi)
-    for symbol in undefined_symbols(library):
+    symbols = undefined_symbols(library)
+    for symbol in symbols:
         name = symbol.split("@")[0]
         if _UNSTABLE_CXX.match(name):
             report.unstable_cxx.append(symbol)
@@ -165,11 +167,10 @@ def audit(library: str | Path, torch_include: Path | None = None,
         if target_abi:
             report.too_new_for_target = [f"{s} (torch {_fmt(versions[s])})" for s in report.shim_symbols
                                          if s in versions and versions[s] > target_abi]
-    report.symbol_versions = symbol_version_requirements(library)
+    report.symbol_versions = symbol_version_requirements(symbols)
     if max_glibc:
         report.manylinux_violations = [
-            symbol for symbol in undefined_symbols(library)
-            if re.search(r"@GLIBC_([\d.]+)$", symbol)
-            and tuple(int(p) for p in symbol.rsplit("_", 1)[1].split(".")) > max_glibc
+            symbol for symbol in symbols
+            if (version := _symbol_version(symbol)) and version[0] == "GLIBC" and version[1] > max_glibc
         ]
     return report

@@ -205,6 +205,11 @@ class EnvConfig:
         return self.data["torch"]["target_abi"]
 
     @property
+    def target_abi_version(self) -> tuple[int, int]:
+        major, minor = _version_tuple(self.target_abi)
+        return major, minor
+
+    @property
     def torch_target_version_macro(self) -> str:
         """The TORCH_TARGET_VERSION value: major in bits 56-63, minor in bits 48-55."""
         major, minor = _version_tuple(self.target_abi)

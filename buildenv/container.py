@@ -201,9 +201,7 @@ def build_wheel(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int,
 
 def abi_summary(cfg: EnvConfig, library: Path) -> dict:
     """The audit's verdict for the manifest: minimum torch, provable platform tag."""
-    include = find_header_torch(cfg).include_dir
-    target_abi = tuple(int(p) for p in cfg.target_abi.split("."))
-    report = abi.audit(library, include, target_abi)
+    report = abi.audit(library, find_header_torch(cfg).include_dir, cfg.target_abi_version)
     return {"ok": report.ok, "min_torch": report.min_torch_str, "platform_tag": report.manylinux_tag,
             "target_abi": cfg.target_abi}
 
