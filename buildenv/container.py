@@ -24,6 +24,8 @@ from .native import (
     cmake_configure_args,
     find_header_torch,
     first_error_lines,
+    needs_configure,
+    record_configure,
     sha256_file,
 )
 
@@ -113,11 +115,8 @@ def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs:
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
     log_path.write_bytes(b"")
-    stamp = build_dir / "configure-args.json"
     _, configure = build_script(cfg, target, jobs, True)
-    reconfigure = not (build_dir / "build.ninja").exists() or not stamp.exists() \
-        or json.loads(stamp.read_text()) != configure
-    script, _ = build_script(cfg, target, jobs, reconfigure)
+    script, _ = build_script(cfg, target, jobs, needs_configure(build_dir, configure))
     (build_dir / "toolchain.json").unlink(missing_ok=True)
     environment = {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp",
                    **({} if use_ccache else {"CCACHE_DISABLE": "1"}), **(env or {})}
@@ -131,7 +130,7 @@ def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs:
             f"compiling target {target} in {tag} failed (exit {code}); nothing was written to "
             f"dist/{target}/. Full log: {log_path}\n{first_error_lines(log_path)}"
         )
-    stamp.write_text(json.dumps(configure))
+    record_configure(build_dir, configure)
     return build_dir / LIBRARY_NAME
 
 

@@ -130,6 +130,21 @@ def first_error_lines(log_path: Path, limit: int = 10) -> str:
     return "\n".join(hits[:limit]) or "\n".join(lines[-limit:])
 
 
+CONFIGURE_STAMP = "configure-args.json"
+
+
+def needs_configure(build_dir: Path, configure: list[str]) -> bool:
+    """Configure only when the arguments changed, so an unchanged build stays a Ninja no-op
+    (Ninja re-runs CMake itself when CMake files change)."""
+    stamp = build_dir / CONFIGURE_STAMP
+    return not (build_dir / "build.ninja").exists() or not stamp.exists() \
+        or json.loads(stamp.read_text()) != configure
+
+
+def record_configure(build_dir: Path, configure: list[str]) -> None:
+    (build_dir / CONFIGURE_STAMP).write_text(json.dumps(configure))
+
+
 def compile_extension(
     cfg: EnvConfig,
     target: str,
@@ -145,13 +160,11 @@ def compile_extension(
     log.write_text("")
     env = dict(os.environ)
     env.setdefault("SOURCE_DATE_EPOCH", "0")
-    # Reconfigure only when the configure arguments change, so a no-op rebuild stays a Ninja no-op.
     nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc")
     configure = cmake_configure_args(cfg, target, torch, source_dir, build_dir, cuda_compiler=nvcc)
-    stamp = build_dir / "configure-args.json"
-    if not (build_dir / "build.ninja").exists() or not stamp.exists() or json.loads(stamp.read_text()) != configure:
+    if needs_configure(build_dir, configure):
         run_streaming(configure, log, env=env)
-        stamp.write_text(json.dumps(configure))
+        record_configure(build_dir, configure)
     jobs = jobs or cfg.max_jobs(target)
     run_streaming(["cmake", "--build", str(build_dir), "--parallel", str(jobs)], log, env=env)
     return build_dir / LIBRARY_NAME
