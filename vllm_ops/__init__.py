@@ -22,6 +22,7 @@ from .activation import (  # noqa: E402
     silu_and_mul_with_clamp,
     swigluoai_and_mul,
 )
+from .quantization import scaled_fp8_quant, scaled_int8_quant  # noqa: E402
 
 __all__ = [
     "build_info",
@@ -36,5 +37,7 @@ __all__ = [
     "silu_and_mul",
     "silu_and_mul_with_clamp",
     "swigluoai_and_mul",
+    "scaled_fp8_quant",
+    "scaled_int8_quant",
 ]
 _fake.register_all(namespace)

@@ -4,6 +4,9 @@
 
 #include <torch/csrc/stable/tensor.h>
 
+#include <optional>
+#include <vector>
+
 namespace vllm_ops {
 
 using torch::stable::Tensor;
@@ -23,6 +26,19 @@ struct ActivationOps {
   static void gelu_new(Tensor& out, const Tensor& input);
   static void gelu_fast(Tensor& out, const Tensor& input);
   static void gelu_quick(Tensor& out, const Tensor& input);
+};
+
+template <class Backend>
+struct QuantOps {
+  static void static_scaled_int8_quant(Tensor& result, const Tensor& input, const Tensor& scale,
+                                       const std::optional<Tensor>& azp);
+  static void dynamic_scaled_int8_quant(Tensor& result, const Tensor& input, Tensor& scale,
+                                        const std::optional<Tensor>& azp);
+  static void static_scaled_fp8_quant(Tensor& result, const Tensor& input, const Tensor& scale,
+                                      const std::optional<std::vector<int64_t>>& group_shape);
+  static void dynamic_scaled_fp8_quant(Tensor& result, const Tensor& input, Tensor& scale);
+  static void dynamic_per_token_scaled_fp8_quant(Tensor& result, const Tensor& input, Tensor& scale,
+                                                 const std::optional<Tensor>& scale_ub);
 };
 
 }  // namespace vllm_ops

@@ -21,6 +21,15 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   ops.def("gelu_new(Tensor! out, Tensor input) -> ()");
   ops.def("gelu_fast(Tensor! out, Tensor input) -> ()");
   ops.def("gelu_quick(Tensor! out, Tensor input) -> ()");
+
+  // w8a8 int8
+  ops.def("static_scaled_int8_quant(Tensor! result, Tensor input, Tensor scale, Tensor? azp) -> ()");
+  ops.def("dynamic_scaled_int8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor!? azp) -> ()");
+
+  // w8a8 fp8
+  ops.def("static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale, int[]? group_shape=None) -> ()");
+  ops.def("dynamic_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale) -> ()");
+  ops.def("dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()");
 }
 
 // One line per op: the same entry points serve every backend, templated on it.
@@ -37,14 +46,24 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   m.impl("gelu_fast", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_fast));             \
   m.impl("gelu_quick", TORCH_BOX(&vllm_ops::ActivationOps<Backend>::gelu_quick))
 
+#define VLLM_OPS_IMPL_W8A8_QUANT(m, Backend)                                                        \
+  m.impl("static_scaled_int8_quant", TORCH_BOX(&vllm_ops::QuantOps<Backend>::static_scaled_int8_quant));   \
+  m.impl("dynamic_scaled_int8_quant", TORCH_BOX(&vllm_ops::QuantOps<Backend>::dynamic_scaled_int8_quant)); \
+  m.impl("static_scaled_fp8_quant", TORCH_BOX(&vllm_ops::QuantOps<Backend>::static_scaled_fp8_quant));     \
+  m.impl("dynamic_scaled_fp8_quant", TORCH_BOX(&vllm_ops::QuantOps<Backend>::dynamic_scaled_fp8_quant));   \
+  m.impl("dynamic_per_token_scaled_fp8_quant",                                                      \
+         TORCH_BOX(&vllm_ops::QuantOps<Backend>::dynamic_per_token_scaled_fp8_quant))
+
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::CpuBackend);
+  VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::CpuBackend);
 }
 
 #if defined(USE_CUDA) || defined(USE_ROCM)
 // ROCm torch dispatches HIP tensors under the CUDA key.
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::GpuBackend);
+  VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::GpuBackend);
 }
 #endif
 
