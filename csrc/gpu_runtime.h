@@ -19,6 +19,7 @@
   #define gpuGetErrorString hipGetErrorString
   #define gpuDeviceGetAttribute hipDeviceGetAttribute
   #define gpuDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
+  #define gpuMemsetAsync hipMemsetAsync
 #else
   #include <cuda_runtime.h>
   using gpuStream_t = cudaStream_t;
@@ -28,6 +29,7 @@
   #define gpuGetErrorString cudaGetErrorString
   #define gpuDeviceGetAttribute cudaDeviceGetAttribute
   #define gpuDevAttrMultiProcessorCount cudaDevAttrMultiProcessorCount
+  #define gpuMemsetAsync cudaMemsetAsync
 #endif
 
 #define VLLM_OPS_GPU_CHECK(expr)                                                        \
@@ -44,6 +46,16 @@ inline gpuStream_t current_gpu_stream(int32_t device) {
   TORCH_UTILS_CHECK(aoti_torch_get_current_cuda_stream(device, &stream) == AOTI_TORCH_SUCCESS,
                     "could not get the current stream of device ", device);
   return static_cast<gpuStream_t>(stream);
+}
+
+inline int multiprocessor_count(int device) {
+  static int cached[64] = {};  // per device; concurrent first calls write the same value
+  int count = device >= 0 && device < 64 ? cached[device] : 0;
+  if (count == 0) {
+    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&count, gpuDevAttrMultiProcessorCount, device));
+    if (device >= 0 && device < 64) cached[device] = count;
+  }
+  return count;
 }
 
 }  // namespace vllm_ops

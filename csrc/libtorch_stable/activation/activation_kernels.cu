@@ -122,16 +122,6 @@ __global__ void __launch_bounds__(kTileThreads)
   }
 }
 
-int multiprocessor_count(int device) {
-  static int cached[64] = {};  // per device; concurrent first calls write the same value
-  int count = device >= 0 && device < 64 ? cached[device] : 0;
-  if (count == 0) {
-    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&count, gpuDevAttrMultiProcessorCount, device));
-    if (device >= 0 && device < 64) cached[device] = count;
-  }
-  return count;
-}
-
 bool vectorizable(const void* out, const void* in, int64_t d_bytes, int bytes) {
   return d_bytes % bytes == 0 && reinterpret_cast<uintptr_t>(out) % bytes == 0 &&
          reinterpret_cast<uintptr_t>(in) % bytes == 0;

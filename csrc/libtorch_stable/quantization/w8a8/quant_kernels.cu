@@ -1,0 +1,224 @@
+// GPU launcher for the W8A8 quantization ops (CUDA, and HIP when compiled for ROCm).
+//
+// One kernel serves every op, through its plan (quant_math.h):
+//  - plans with row statistics (dynamic int8, per-token fp8) give each row one block. A row of up
+//    to kCachedVecs vectors per thread is read once: kept in registers across the block
+//    reduction, then quantized from there. Longer rows are read a second time.
+//  - static plans split rows into column chunks when there are too few rows to fill the GPU.
+// Each thread issues its loads (16-byte vectors where pointers, strides and widths allow, scalars
+// otherwise) before it converts, so several are in flight. Indices are 64-bit.
+// The per-tensor dynamic fp8 scale is one more kernel: block maxima combined by an atomic max on
+// the float's bits (non-negative floats order like their bit patterns).
+
+#include <torch/csrc/stable/accelerator.h>
+
+#include <algorithm>
+
+#include "../../../gpu_runtime.h"
+#include "quant_ops_impl.h"
+
+namespace vllm_ops {
+namespace {
+
+constexpr int kCachedVecs = 4;
+constexpr int kMaxThreads = 1024;
+
+template <typename T, int kBytes>
+struct alignas(kBytes) InVec {
+  static constexpr int kSize = kBytes / sizeof(T);
+  T v[kSize];
+};
+
+template <typename O, int kSize>
+struct alignas(kSize * sizeof(O)) OutVec {
+  O v[kSize];
+};
+
+__device__ __forceinline__ float shfl_xor(float v, int mask) {
+#ifdef USE_ROCM
+  return __shfl_xor(v, mask);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+#endif
+}
+
+// Reduces each thread's statistics over the block; every thread gets the result.
+template <quant::RowStats kKind>
+__device__ quant::Stats block_reduce(quant::Stats s) {
+  __shared__ quant::Stats warp_stats[kMaxThreads / 32];
+  __shared__ quant::Stats result;
+  for (int mask = warpSize / 2; mask > 0; mask /= 2)
+    s = quant::stats_merge<kKind>(s, {shfl_xor(s.lo, mask), shfl_xor(s.hi, mask)});
+  const int warp = threadIdx.x / warpSize, lane = threadIdx.x % warpSize;
+  if (lane == 0) warp_stats[warp] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    quant::Stats total = warp_stats[0];
+    for (int w = 1; w < (blockDim.x + warpSize - 1) / warpSize; ++w)
+      total = quant::stats_merge<kKind>(total, warp_stats[w]);
+    result = total;
+  }
+  __syncthreads();
+  const quant::Stats total = result;
+  __syncthreads();  // `result` and `warp_stats` are reused by the block's next row
+  return total;
+}
+
+template <quant::RowStats kKind, class V>
+__device__ __forceinline__ quant::Stats add_vec(quant::Stats s, const V& x) {
+#pragma unroll
+  for (int k = 0; k < V::kSize; ++k) s = quant::stats_add<kKind>(s, static_cast<float>(x.v[k]));
+  return s;
+}
+
+template <typename T, class Plan, int kVecBytes>
+__global__ void quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
+                                  RowLayout2D l, Plan plan) {
+  using V = InVec<T, kVecBytes>;
+  using O = typename Plan::Out;
+  using OV = OutVec<O, V::kSize>;
+  constexpr bool kHasStats = Plan::kStats != quant::RowStats::kNone;
+  const int64_t nvec = l.cols / V::kSize;
+  const int64_t first = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
+  const int64_t step = static_cast<int64_t>(gridDim.y) * blockDim.x;
+  const int64_t chunk = kCachedVecs * step;
+  const bool row_cached = kHasStats && nvec <= chunk;
+
+  for (int64_t r = blockIdx.x; r < l.rows; r += gridDim.x) {
+    const V* in_row = reinterpret_cast<const V*>(in + r * l.in_stride);
+    OV* out_row = reinterpret_cast<OV*>(out + r * l.out_stride);
+    V cache[kCachedVecs];
+    quant::Stats stats{};
+    if constexpr (kHasStats) {
+      stats = quant::stats_identity<Plan::kStats>();
+      if (row_cached) {
+#pragma unroll
+        for (int u = 0; u < kCachedVecs; ++u) {
+          const int64_t i = first + u * step;
+          if (i < nvec) cache[u] = in_row[i];
+        }
+#pragma unroll
+        for (int u = 0; u < kCachedVecs; ++u)
+          if (first + u * step < nvec) stats = add_vec<Plan::kStats>(stats, cache[u]);
+      } else {
+        for (int64_t i = first; i < nvec; i += step) stats = add_vec<Plan::kStats>(stats, in_row[i]);
+      }
+      stats = block_reduce<Plan::kStats>(stats);
+      if (threadIdx.x == 0) plan.store_row(r, stats);
+    }
+    const auto quantize = plan.for_row(r, stats);
+    for (int64_t base = first; base < nvec; base += chunk) {
+      if (!row_cached) {
+#pragma unroll
+        for (int u = 0; u < kCachedVecs; ++u) {
+          const int64_t i = base + u * step;
+          if (i < nvec) cache[u] = in_row[i];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kCachedVecs; ++u) {
+        const int64_t i = base + u * step;
+        if (i < nvec) {
+          OV q;
+#pragma unroll
+          for (int k = 0; k < V::kSize; ++k)
+            q.v[k] = quantize(static_cast<float>(cache[u].v[k]), i * V::kSize + k);
+          out_row[i] = q;
+        }
+      }
+    }
+  }
+}
+
+// Block maxima of |x| over whole rows, combined into *scale (zeroed before) as the fp8 scale.
+template <typename T, class Fp8, int kVecBytes>
+__global__ void tensor_scale_kernel(float* __restrict__ scale, const T* __restrict__ in, RowLayout2D l) {
+  using V = InVec<T, kVecBytes>;
+  constexpr auto kAbsMax = quant::RowStats::kAbsMax;
+  const int64_t nvec = l.cols / V::kSize;
+  quant::Stats s = quant::stats_identity<kAbsMax>();
+  for (int64_t r = blockIdx.x; r < l.rows; r += gridDim.x) {
+    const V* in_row = reinterpret_cast<const V*>(in + r * l.in_stride);
+    for (int64_t i = threadIdx.x; i < nvec; i += blockDim.x) s = add_vec<kAbsMax>(s, in_row[i]);
+  }
+  s = block_reduce<kAbsMax>(s);
+  if (threadIdx.x == 0) {
+    const float block_scale = quant::fp8_tensor_scale<Fp8>(s.hi);
+    atomicMax(reinterpret_cast<int*>(scale), __float_as_int(block_scale));
+  }
+}
+
+bool aligned(const void* p, int64_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
+// Whether rows of p (elem_bytes per element, a row stride of `stride` elements, `cols` wide)
+// split into aligned vectors of n elements.
+bool rows_split(const void* p, int64_t stride, int64_t elem_bytes, int64_t n, int64_t cols) {
+  const int64_t vec_bytes = n * elem_bytes;
+  return cols % n == 0 && aligned(p, vec_bytes) && (stride * elem_bytes) % vec_bytes == 0;
+}
+
+int threads_for(int64_t items_per_thread_group) {
+  // Whole 64-lane groups (a HIP wavefront, two CUDA warps).
+  const int64_t t = (items_per_thread_group + 63) / 64 * 64;
+  return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
+}
+
+template <typename T, class Plan, int kVecBytes>
+void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int device,
+                 gpuStream_t stream) {
+  const int64_t nvec = l.cols / (kVecBytes / static_cast<int>(sizeof(T)));
+  const unsigned grid_x = static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX));
+  if constexpr (Plan::kStats != quant::RowStats::kNone) {
+    // One block per row, sized so the row fits the register cache when it can.
+    const int threads = threads_for((nvec + kCachedVecs - 1) / kCachedVecs);
+    quant_rows_kernel<T, Plan, kVecBytes><<<dim3(grid_x, 1), threads, 0, stream>>>(out, in, l, plan);
+  } else {
+    const int threads = threads_for(std::min<int64_t>(nvec, 256));
+    const int64_t blocks_per_row_needed = (nvec + int64_t{threads} * kCachedVecs - 1) / (int64_t{threads} * kCachedVecs);
+    const int64_t wanted = 4 * int64_t{multiprocessor_count(device)} * (kMaxThreads / threads);
+    const int64_t per_row = std::clamp<int64_t>((wanted + l.rows - 1) / l.rows, 1,
+                                                std::min<int64_t>(blocks_per_row_needed, 65535));
+    quant_rows_kernel<T, Plan, kVecBytes>
+        <<<dim3(grid_x, static_cast<unsigned>(per_row)), threads, 0, stream>>>(out, in, l, plan);
+  }
+}
+
+}  // namespace
+
+template <>
+struct QuantLauncher<GpuBackend> {
+  template <typename T, class Plan>
+  static void rows(const Plan& plan, typename Plan::Out* out, const T* in, RowLayout2D l, const Tensor& input) {
+    const int device = input.get_device_index();
+    torch::stable::accelerator::DeviceGuard guard(device);
+    const gpuStream_t stream = current_gpu_stream(device);
+    constexpr int64_t n = 16 / sizeof(T);
+    if (rows_split(in, l.in_stride, sizeof(T), n, l.cols) &&
+        rows_split(out, l.out_stride, sizeof(typename Plan::Out), n, l.cols)) {
+      launch_rows<T, Plan, 16>(plan, out, in, l, device, stream);
+    } else {
+      launch_rows<T, Plan, sizeof(T)>(plan, out, in, l, device, stream);
+    }
+    VLLM_OPS_GPU_CHECK(gpuGetLastError());
+  }
+
+  template <typename T, class Fp8>
+  static void tensor_scale(float* scale, const T* in, RowLayout2D l, const Tensor& input) {
+    const int device = input.get_device_index();
+    torch::stable::accelerator::DeviceGuard guard(device);
+    const gpuStream_t stream = current_gpu_stream(device);
+    VLLM_OPS_GPU_CHECK(gpuMemsetAsync(scale, 0, sizeof(float), stream));
+    if (l.rows == 0 || l.cols == 0) return;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(l.rows, 4 * int64_t{multiprocessor_count(device)}));
+    if (rows_split(in, l.in_stride, sizeof(T), 16 / sizeof(T), l.cols)) {
+      tensor_scale_kernel<T, Fp8, 16><<<blocks, 512, 0, stream>>>(scale, in, l);
+    } else {
+      tensor_scale_kernel<T, Fp8, sizeof(T)><<<blocks, 512, 0, stream>>>(scale, in, l);
+    }
+    VLLM_OPS_GPU_CHECK(gpuGetLastError());
+  }
+};
+
+template struct QuantOps<GpuBackend>;
+
+}  // namespace vllm_ops
