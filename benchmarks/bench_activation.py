@@ -97,29 +97,6 @@ def bench_case(name, dtype, tokens, d, vllm, compiled_cache, torch_ops):
     return row
 
 
-def plot(rows, path):
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        print("matplotlib not available; no plot written")
-        return
-    fig, ax = plt.subplots(figsize=(12, 5))
-    labels = [f"{r['op'][:10]} {r['dtype'][:4]} {r['tokens']}x{r['d']}" for r in rows]
-    ax.plot(range(len(rows)), [r.get("speedup_vs_vllm", float("nan")) for r in rows], ".", label="ours / vLLM speed")
-    ax.plot(range(len(rows)), [r["ours_of_copy"] for r in rows], ".", label="ours / copy bandwidth")
-    ax.axhline(1.0, color="k", lw=0.5)
-    ax.axhline(0.95, color="r", lw=0.5, ls="--")
-    ax.set_xticks(range(0, len(rows), max(1, len(rows) // 40)))
-    ax.set_xticklabels(labels[:: max(1, len(rows) // 40)], rotation=90, fontsize=5)
-    ax.set_ylabel("ratio")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vllm-lib", help="path to vLLM 0.22.0's _C_stable_libtorch.abi3.so")
@@ -159,7 +136,8 @@ def main(argv=None):
         "cases_below_90pct_copy_at_4096plus_tokens": sum(v < 0.90 for v in large),
     }
     path = common.write_results(a.out, "bench_activation", rows, summary)
-    plot(rows, a.out / "bench_activation.png")
+    common.plot_ratios(rows, a.out / "bench_activation.png",
+                       lambda r: f"{r['op'][:10]} {r['dtype'][:4]} {r['tokens']}x{r['d']}")
     print("\nsummary:", summary)
     print("results:", path)
 

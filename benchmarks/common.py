@@ -103,3 +103,36 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> None:
             value = row.get(key, "")
             cells.append((format(value, fmt) if isinstance(value, int | float) else str(value)).rjust(w))
         print("  ".join(cells))
+
+
+def plot_ratios(rows: list[dict], path: Path, label) -> None:
+    """Ours/vLLM speed and ours/copy bandwidth per case; `label(row)` names the x ticks."""
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        print("matplotlib not available; no plot written")
+        return
+    fig, ax = plt.subplots(figsize=(12, 5))
+    labels = [label(r) for r in rows]
+    ax.plot(range(len(rows)), [r.get("speedup_vs_vllm", float("nan")) for r in rows], ".", label="ours / vLLM speed")
+    ax.plot(range(len(rows)), [r["ours_of_copy"] for r in rows], ".", label="ours / copy bandwidth")
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.axhline(0.95, color="r", lw=0.5, ls="--")
+    step = max(1, len(rows) // 40)
+    ax.set_xticks(range(0, len(rows), step))
+    ax.set_xticklabels(labels[::step], rotation=90, fontsize=5)
+    ax.set_ylabel("ratio")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def copy_baseline_us(moved: int) -> float:
+    """Time of a device copy that reads and writes `moved` bytes in total."""
+    half = max(moved // 2, 1)
+    sets = rotating_sets(lambda: (torch.empty(half, device="cuda", dtype=torch.uint8).random_(),
+                                  torch.empty(half, device="cuda", dtype=torch.uint8)), moved)
+    return time_us(lambda s, o: o.copy_(s), sets)

@@ -72,7 +72,7 @@ __device__ __forceinline__ quant::Stats add_vec(quant::Stats s, const V& x) {
 }
 
 template <typename T, class Plan, int kVecBytes>
-__global__ void quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
+__global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
   using V = InVec<T, kVecBytes>;
   using O = typename Plan::Out;
@@ -132,7 +132,7 @@ __global__ void quant_rows_kernel(typename Plan::Out* __restrict__ out, const T*
 
 // Block maxima of |x| over whole rows, combined into *scale (zeroed before) as the fp8 scale.
 template <typename T, class Fp8, int kVecBytes>
-__global__ void tensor_scale_kernel(float* __restrict__ scale, const T* __restrict__ in, RowLayout2D l) {
+__global__ void __launch_bounds__(kMaxThreads) tensor_scale_kernel(float* __restrict__ scale, const T* __restrict__ in, RowLayout2D l) {
   using V = InVec<T, kVecBytes>;
   constexpr auto kAbsMax = quant::RowStats::kAbsMax;
   const int64_t nvec = l.cols / V::kSize;
