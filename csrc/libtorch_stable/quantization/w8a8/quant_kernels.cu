@@ -4,7 +4,8 @@
 //  - plans with row statistics (dynamic int8, per-token fp8) give each row one block. A row of up
 //    to kCachedVecs vectors per thread is read once: kept in registers across the block
 //    reduction, then quantized from there. Longer rows are read a second time.
-//  - static plans split rows into column chunks when there are too few rows to fill the GPU.
+//  - static plans split rows into column chunks when there are too few rows to fill the GPU;
+//    per-tensor ones over contiguous tensors see the whole tensor as one row.
 // Each thread issues its loads (16-byte vectors where pointers, strides and widths allow, scalars
 // otherwise) before it converts, so several are in flight. Indices are 64-bit.
 // The per-tensor dynamic fp8 scale is one more kernel: block maxima combined by an atomic max on
@@ -20,7 +21,6 @@
 namespace vllm_ops {
 namespace {
 
-constexpr int kCachedVecs = 4;
 constexpr int kMaxThreads = 1024;
 
 template <typename T, int kBytes>
@@ -46,21 +46,17 @@ __device__ __forceinline__ float shfl_xor(float v, int mask) {
 template <quant::RowStats kKind>
 __device__ quant::Stats block_reduce(quant::Stats s) {
   __shared__ quant::Stats warp_stats[kMaxThreads / 32];
-  __shared__ quant::Stats result;
-  for (int mask = warpSize / 2; mask > 0; mask /= 2)
-    s = quant::stats_merge<kKind>(s, {shfl_xor(s.lo, mask), shfl_xor(s.hi, mask)});
-  const int warp = threadIdx.x / warpSize, lane = threadIdx.x % warpSize;
-  if (lane == 0) warp_stats[warp] = s;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    quant::Stats total = warp_stats[0];
-    for (int w = 1; w < (blockDim.x + warpSize - 1) / warpSize; ++w)
-      total = quant::stats_merge<kKind>(total, warp_stats[w]);
-    result = total;
+  for (int mask = warpSize / 2; mask > 0; mask /= 2) {
+    quant::Stats other{s.lo, shfl_xor(s.hi, mask)};
+    if constexpr (kKind == quant::RowStats::kMinMax) other.lo = shfl_xor(s.lo, mask);
+    s = quant::stats_merge<kKind>(s, other);
   }
+  if (threadIdx.x % warpSize == 0) warp_stats[threadIdx.x / warpSize] = s;
   __syncthreads();
-  const quant::Stats total = result;
-  __syncthreads();  // `result` and `warp_stats` are reused by the block's next row
+  quant::Stats total = warp_stats[0];
+  for (int w = 1; w < (blockDim.x + warpSize - 1) / warpSize; ++w)
+    total = quant::stats_merge<kKind>(total, warp_stats[w]);
+  __syncthreads();  // warp_stats is reused by the block's next row
   return total;
 }
 
@@ -71,7 +67,7 @@ __device__ __forceinline__ quant::Stats add_vec(quant::Stats s, const V& x) {
   return s;
 }
 
-template <typename T, class Plan, int kVecBytes>
+template <typename T, class Plan, int kVecBytes, int kCachedVecs>
 __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
   using V = InVec<T, kVecBytes>;
@@ -106,7 +102,6 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
       stats = block_reduce<Plan::kStats>(stats);
       if (threadIdx.x == 0) plan.store_row(r, stats);
     }
-    const auto quantize = plan.for_row(r, stats);
     for (int64_t base = first; base < nvec; base += chunk) {
       if (!row_cached) {
 #pragma unroll
@@ -115,6 +110,8 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
           if (i < nvec) cache[u] = in_row[i];
         }
       }
+      // After the loads are issued, so a static plan's scale load overlaps them.
+      const auto quantize = plan.for_row(r, stats);
 #pragma unroll
       for (int u = 0; u < kCachedVecs; ++u) {
         const int64_t i = base + u * step;
@@ -169,16 +166,19 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
   const int64_t nvec = l.cols / (kVecBytes / static_cast<int>(sizeof(T)));
   const unsigned grid_x = static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX));
   if constexpr (Plan::kStats != quant::RowStats::kNone) {
-    // One block per row, sized so the row fits the register cache when it can.
-    const int threads = threads_for((nvec + kCachedVecs - 1) / kCachedVecs);
-    quant_rows_kernel<T, Plan, kVecBytes><<<dim3(grid_x, 1), threads, 0, stream>>>(out, in, l, plan);
+    // One block per row, sized so that each thread holds kVecs vectors of it (measured on the
+    // H100: 4 beats 2 and 8; benchmarks/NOTES.md).
+    constexpr int kVecs = 4;
+    const int threads = threads_for((nvec + kVecs - 1) / kVecs);
+    quant_rows_kernel<T, Plan, kVecBytes, kVecs><<<dim3(grid_x, 1), threads, 0, stream>>>(out, in, l, plan);
   } else {
+    constexpr int kVecs = 4;
     const int threads = threads_for(std::min<int64_t>(nvec, 256));
-    const int64_t blocks_per_row_needed = (nvec + int64_t{threads} * kCachedVecs - 1) / (int64_t{threads} * kCachedVecs);
+    const int64_t blocks_per_row_needed = (nvec + int64_t{threads} * kVecs - 1) / (int64_t{threads} * kVecs);
     const int64_t wanted = 4 * int64_t{multiprocessor_count(device)} * (kMaxThreads / threads);
     const int64_t per_row = std::clamp<int64_t>((wanted + l.rows - 1) / l.rows, 1,
                                                 std::min<int64_t>(blocks_per_row_needed, 65535));
-    quant_rows_kernel<T, Plan, kVecBytes>
+    quant_rows_kernel<T, Plan, kVecBytes, kVecs>
         <<<dim3(grid_x, static_cast<unsigned>(per_row)), threads, 0, stream>>>(out, in, l, plan);
   }
 }
@@ -189,6 +189,11 @@ template <>
 struct QuantLauncher<GpuBackend> {
   template <typename T, class Plan>
   static void rows(const Plan& plan, typename Plan::Out* out, const T* in, RowLayout2D l, const Tensor& input) {
+    if (Plan::kPerTensor && l.in_stride == l.cols && l.out_stride == l.cols) {
+      // Contiguous and the same quantizer everywhere: one long row, split across blocks.
+      const int64_t n = l.rows * l.cols;
+      l = RowLayout2D{1, n, n, n};
+    }
     const int device = input.get_device_index();
     torch::stable::accelerator::DeviceGuard guard(device);
     const gpuStream_t stream = current_gpu_stream(device);

@@ -168,10 +168,12 @@ struct Fp8GroupRow {
 
 // ---- plans: how each op turns a row (and its statistics) into an element quantizer -----------------
 // A plan is passed by value to kernels. `for_row` is evaluated by every thread of a row;
-// `store_row` (the scales and zero points a dynamic op writes) by one.
+// `store_row` (the scales and zero points a dynamic op writes) by one. kPerTensor: the same
+// quantizer for every element, whatever its row.
 
 struct StaticInt8Plan {
   static constexpr RowStats kStats = RowStats::kNone;
+  static constexpr bool kPerTensor = true;
   using Out = int8_t;
   const float* scale;
   VLLM_OPS_HOST_DEVICE Int8DivScale for_row(int64_t, Stats) const { return {*scale}; }
@@ -180,6 +182,7 @@ struct StaticInt8Plan {
 
 struct StaticInt8AzpPlan {
   static constexpr RowStats kStats = RowStats::kNone;
+  static constexpr bool kPerTensor = true;
   using Out = int8_t;
   const float* scale;
   const int32_t* azp;
@@ -189,6 +192,7 @@ struct StaticInt8AzpPlan {
 
 struct DynamicInt8Plan {
   static constexpr RowStats kStats = RowStats::kAbsMax;
+  static constexpr bool kPerTensor = false;
   using Out = int8_t;
   float* scales;
   VLLM_OPS_HOST_DEVICE Int8MulInverse for_row(int64_t, Stats s) const {
@@ -211,6 +215,7 @@ VLLM_OPS_HOST_DEVICE AsymmetricInt8Params asymmetric_int8_params(Stats s) {
 
 struct DynamicInt8AzpPlan {
   static constexpr RowStats kStats = RowStats::kMinMax;
+  static constexpr bool kPerTensor = false;
   using Out = int8_t;
   float* scales;
   int32_t* azps;
@@ -228,6 +233,7 @@ struct DynamicInt8AzpPlan {
 template <class Fp8>
 struct StaticFp8Plan {
   static constexpr RowStats kStats = RowStats::kNone;
+  static constexpr bool kPerTensor = true;
   using Out = Fp8;
   const float* scale;
   VLLM_OPS_HOST_DEVICE Fp8MulInverse<Fp8> for_row(int64_t, Stats) const { return {1.0f / *scale}; }
@@ -237,6 +243,7 @@ struct StaticFp8Plan {
 template <class Fp8>
 struct GroupFp8Plan {
   static constexpr RowStats kStats = RowStats::kNone;
+  static constexpr bool kPerTensor = false;
   using Out = Fp8;
   const float* scale;
   int64_t group_rows, group_cols, stride_r, stride_c;
@@ -263,6 +270,7 @@ VLLM_OPS_HOST_DEVICE float fp8_token_scale(float absmax, const float* scale_ub) 
 template <class Fp8>
 struct PerTokenFp8Plan {
   static constexpr RowStats kStats = RowStats::kAbsMax;
+  static constexpr bool kPerTensor = false;
   using Out = Fp8;
   float* scales;
   const float* scale_ub;  // nullptr: no bound
