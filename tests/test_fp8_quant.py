@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
 
 import vllm_ops
 from vllm_ops.reference import quantization as ref
-
-from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
 
 FP8_DTYPES = [torch.float8_e4m3fn, torch.float8_e4m3fnuz]
 
@@ -234,7 +233,7 @@ def test_cuda_matches_cpu_kernel(dtype, fp8):
         gpu = vllm_ops.scaled_fp8_quant(x, out_dtype=fp8, **kwargs)
         cpu_kwargs = {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in kwargs.items()}
         cpu = vllm_ops.scaled_fp8_quant(x.cpu(), out_dtype=fp8, **cpu_kwargs)
-        for g, c in zip(gpu, cpu):
+        for g, c in zip(gpu, cpu, strict=False):
             assert_same_bits(g, c)
 
 

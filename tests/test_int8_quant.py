@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
 
 import vllm_ops
 from vllm_ops.reference import quantization as ref
-
-from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -146,7 +145,7 @@ def test_cuda_matches_cpu_kernel(dtype):
     for symmetric in (True, False):
         gpu = vllm_ops.scaled_int8_quant(x, symmetric=symmetric)
         cpu = vllm_ops.scaled_int8_quant(x.cpu(), symmetric=symmetric)
-        for g, c in zip(gpu, cpu):
+        for g, c in zip(gpu, cpu, strict=False):
             if g is not None:
                 assert_same_bits(g, c)
 
