@@ -12,6 +12,7 @@
 #include <torch/csrc/stable/accelerator.h>
 
 #include "../../gpu_runtime.h"
+#include "../../gpu_vector.h"
 #include "activation_ops_impl.h"
 
 namespace vllm_ops {
@@ -19,13 +20,6 @@ namespace {
 
 constexpr int64_t kMaxGridY = 65535;
 constexpr int64_t kSmallProblemBytes = 8 << 20;  // output bytes under which latency dominates
-
-template <typename T, int kBytes>
-struct alignas(kBytes) Vec {
-  using Elem = T;
-  static constexpr int kSize = kBytes / sizeof(T);
-  T v[kSize];
-};
 
 // The input vectors behind one output vector: gate and up (or the two interleaved halves), or
 // just x for unary ops.
@@ -123,8 +117,7 @@ __global__ void __launch_bounds__(kTileThreads)
 }
 
 bool vectorizable(const void* out, const void* in, int64_t d_bytes, int bytes) {
-  return d_bytes % bytes == 0 && reinterpret_cast<uintptr_t>(out) % bytes == 0 &&
-         reinterpret_cast<uintptr_t>(in) % bytes == 0;
+  return d_bytes % bytes == 0 && is_aligned(out, bytes) && is_aligned(in, bytes);
 }
 
 template <typename T, class Op, int kVecBytes>

@@ -16,23 +16,13 @@
 #include <algorithm>
 
 #include "../../../gpu_runtime.h"
+#include "../../../gpu_vector.h"
 #include "quant_ops_impl.h"
 
 namespace vllm_ops {
 namespace {
 
 constexpr int kMaxThreads = 1024;
-
-template <typename T, int kBytes>
-struct alignas(kBytes) InVec {
-  static constexpr int kSize = kBytes / sizeof(T);
-  T v[kSize];
-};
-
-template <typename O, int kSize>
-struct alignas(kSize * sizeof(O)) OutVec {
-  O v[kSize];
-};
 
 __device__ __forceinline__ float shfl_xor(float v, int mask) {
 #ifdef USE_ROCM
@@ -70,9 +60,9 @@ __device__ __forceinline__ quant::Stats add_vec(quant::Stats s, const V& x) {
 template <typename T, class Plan, int kVecBytes, int kCachedVecs>
 __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
-  using V = InVec<T, kVecBytes>;
+  using V = Vec<T, kVecBytes>;
   using O = typename Plan::Out;
-  using OV = OutVec<O, V::kSize>;
+  using OV = Vec<O, V::kSize * sizeof(O)>;
   constexpr bool kHasStats = Plan::kStats != quant::RowStats::kNone;
   const int64_t nvec = l.cols / V::kSize;
   const int64_t first = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
@@ -130,7 +120,7 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
 // Block maxima of |x| over whole rows, combined into *scale (zeroed before) as the fp8 scale.
 template <typename T, class Fp8, int kVecBytes>
 __global__ void __launch_bounds__(kMaxThreads) tensor_scale_kernel(float* __restrict__ scale, const T* __restrict__ in, RowLayout2D l) {
-  using V = InVec<T, kVecBytes>;
+  using V = Vec<T, kVecBytes>;
   constexpr auto kAbsMax = quant::RowStats::kAbsMax;
   const int64_t nvec = l.cols / V::kSize;
   quant::Stats s = quant::stats_identity<kAbsMax>();
@@ -145,13 +135,11 @@ __global__ void __launch_bounds__(kMaxThreads) tensor_scale_kernel(float* __rest
   }
 }
 
-bool aligned(const void* p, int64_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
-
 // Whether rows of p (elem_bytes per element, a row stride of `stride` elements, `cols` wide)
 // split into aligned vectors of n elements.
 bool rows_split(const void* p, int64_t stride, int64_t elem_bytes, int64_t n, int64_t cols) {
   const int64_t vec_bytes = n * elem_bytes;
-  return cols % n == 0 && aligned(p, vec_bytes) && (stride * elem_bytes) % vec_bytes == 0;
+  return cols % n == 0 && is_aligned(p, vec_bytes) && (stride * elem_bytes) % vec_bytes == 0;
 }
 
 int threads_for(int64_t items_per_thread_group) {
@@ -189,10 +177,12 @@ template <>
 struct QuantLauncher<GpuBackend> {
   template <typename T, class Plan>
   static void rows(const Plan& plan, typename Plan::Out* out, const T* in, RowLayout2D l, const Tensor& input) {
-    if (Plan::kPerTensor && l.in_stride == l.cols && l.out_stride == l.cols) {
-      // Contiguous and the same quantizer everywhere: one long row, split across blocks.
-      const int64_t n = l.rows * l.cols;
-      l = RowLayout2D{1, n, n, n};
+    if constexpr (Plan::kPerTensor) {
+      if (l.in_stride == l.cols && l.out_stride == l.cols) {
+        // Contiguous and the same quantizer everywhere: one long row, split across blocks.
+        const int64_t n = l.rows * l.cols;
+        l = RowLayout2D{1, n, n, n};
+      }
     }
     const int device = input.get_device_index();
     torch::stable::accelerator::DeviceGuard guard(device);

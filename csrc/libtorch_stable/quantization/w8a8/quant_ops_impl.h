@@ -46,8 +46,10 @@ inline int64_t row_stride(const Tensor& t) {
   return t.stride(-2);
 }
 
-inline void check_float_tensor(const char* op, const char* arg, const Tensor& t, const Tensor& input) {
-  check_dtype_in(op, arg, t, {ScalarType::Float});
+// A scale, zero point or bound: its dtype, and on input's device.
+inline void check_side_tensor(const char* op, const char* arg, const Tensor& t, ScalarType dtype,
+                              const Tensor& input) {
+  check_dtype_in(op, arg, t, {dtype});
   check_same_device(op, arg, t, "input", input);
 }
 
@@ -57,9 +59,10 @@ inline void check_numel(const char* op, const char* arg, const Tensor& t, int64_
                     expected == 1 ? "" : "s", " (", what, "), got shape ", shape_str(t));
 }
 
-// Common checks; returns the row layout of input -> out.
-inline RowLayout2D check_rows(const char* op, const char* out_arg, const Tensor& out, const Tensor& input,
+// Common checks; returns the row layout of input -> out (named `result` in every schema).
+inline RowLayout2D check_rows(const char* op, const Tensor& out, const Tensor& input,
                               std::initializer_list<ScalarType> out_dtypes, bool allow_strided_rows) {
+  constexpr const char* out_arg = "result";
   check_dtype_in(op, "input", input, {ScalarType::Float, ScalarType::Half, ScalarType::BFloat16});
   check_dtype_in(op, out_arg, out, out_dtypes);
   check_same_device(op, out_arg, out, "input", input);
@@ -92,6 +95,16 @@ inline RowLayout2D check_rows(const char* op, const char* out_arg, const Tensor&
   return l;
 }
 
+// The int8 ops: contiguous input and an int8 result of its shape.
+inline RowLayout2D check_int8_rows(const char* op, const Tensor& out, const Tensor& input) {
+  return check_rows(op, out, input, {ScalarType::Char}, false);
+}
+
+// The fp8 ops: either fp8 flavour; rows may have a stride and the result may have extra rows.
+inline RowLayout2D check_fp8_rows(const char* op, const Tensor& out, const Tensor& input) {
+  return check_rows(op, out, input, {ScalarType::Float8_e4m3fn, ScalarType::Float8_e4m3fnuz}, true);
+}
+
 inline std::string dims_str(int64_t a, int64_t b) {
   std::ostringstream s;
   s << "[" << a << ", " << b << "]";
@@ -110,15 +123,15 @@ void quantize_rows(const Plan& plan, Tensor& out, const Tensor& input, const Row
 
 // Calls body(scalar_t{}) for the input dtype.
 template <class Body>
-void dispatch_input(const Tensor& input, Body body) {
-  VLLM_OPS_DISPATCH_FLOATING_TYPES(input.scalar_type(), "quant", [&] { body(scalar_t{}); });
+void dispatch_input(const char* op, const Tensor& input, Body body) {
+  VLLM_OPS_DISPATCH_FLOATING_TYPES(input.scalar_type(), op, [&] { body(scalar_t{}); });
 }
 
 // Calls body(Fp8{}, scalar_t{}) for the output fp8 flavour (chosen by out's dtype on every
 // backend) and the input dtype.
 template <class Body>
-void dispatch_fp8(const Tensor& out, const Tensor& input, Body body) {
-  auto with = [&](auto fp8) { dispatch_input(input, [&](auto in) { body(fp8, in); }); };
+void dispatch_fp8(const char* op, const Tensor& out, const Tensor& input, Body body) {
+  auto with = [&](auto fp8) { dispatch_input(op, input, [&](auto in) { body(fp8, in); }); };
   if (out.scalar_type() == torch::headeronly::ScalarType::Float8_e4m3fnuz) {
     with(quant::Fp8E4m3fnuz{});
   } else {
@@ -131,22 +144,21 @@ void QuantOps<B>::static_scaled_int8_quant(Tensor& out, const Tensor& input, con
                                            const std::optional<Tensor>& azp) {
   using namespace quant_checks;
   constexpr const char* op = "static_scaled_int8_quant";
-  const RowLayout2D l = check_rows(op, "result", out, input, {ScalarType::Char}, false);
-  check_float_tensor(op, "scale", scale, input);
+  const RowLayout2D l = check_int8_rows(op, out, input);
+  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
   check_numel(op, "scale", scale, 1, "one per-tensor scale");
   if (azp) {
-    check_dtype_in(op, "azp", *azp, {ScalarType::Int});
-    check_same_device(op, "azp", *azp, "input", input);
+    check_side_tensor(op, "azp", *azp, ScalarType::Int, input);
     check_numel(op, "azp", *azp, 1, "one per-tensor zero point");
   }
   const float* s = static_cast<const float*>(scale.const_data_ptr());
   if (azp) {
     const int32_t* z = static_cast<const int32_t*>(azp->const_data_ptr());
-    dispatch_input(input, [&](auto in) {
+    dispatch_input(op, input, [&](auto in) {
       quantize_rows<B, decltype(in)>(quant::StaticInt8AzpPlan{s, z}, out, input, l);
     });
   } else {
-    dispatch_input(input, [&](auto in) { quantize_rows<B, decltype(in)>(quant::StaticInt8Plan{s}, out, input, l); });
+    dispatch_input(op, input, [&](auto in) { quantize_rows<B, decltype(in)>(quant::StaticInt8Plan{s}, out, input, l); });
   }
 }
 
@@ -155,22 +167,21 @@ void QuantOps<B>::dynamic_scaled_int8_quant(Tensor& out, const Tensor& input, Te
                                             const std::optional<Tensor>& azp) {
   using namespace quant_checks;
   constexpr const char* op = "dynamic_scaled_int8_quant";
-  const RowLayout2D l = check_rows(op, "result", out, input, {ScalarType::Char}, false);
-  check_float_tensor(op, "scale", scale, input);
+  const RowLayout2D l = check_int8_rows(op, out, input);
+  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
   check_contiguous(op, "scale", scale);
   check_numel(op, "scale", scale, l.rows, "one per row of input");
   float* s = static_cast<float*>(scale.mutable_data_ptr());
   if (azp) {
-    check_dtype_in(op, "azp", *azp, {ScalarType::Int});
-    check_same_device(op, "azp", *azp, "input", input);
+    check_side_tensor(op, "azp", *azp, ScalarType::Int, input);
     check_contiguous(op, "azp", *azp);
     check_numel(op, "azp", *azp, l.rows, "one per row of input");
     int32_t* z = static_cast<int32_t*>(const_cast<Tensor&>(*azp).mutable_data_ptr());
-    dispatch_input(input, [&](auto in) {
+    dispatch_input(op, input, [&](auto in) {
       quantize_rows<B, decltype(in)>(quant::DynamicInt8AzpPlan{s, z}, out, input, l);
     });
   } else {
-    dispatch_input(input, [&](auto in) { quantize_rows<B, decltype(in)>(quant::DynamicInt8Plan{s}, out, input, l); });
+    dispatch_input(op, input, [&](auto in) { quantize_rows<B, decltype(in)>(quant::DynamicInt8Plan{s}, out, input, l); });
   }
 }
 
@@ -223,22 +234,21 @@ inline GroupLayout resolve_groups(const char* op, const Tensor& scale, const Row
 
 }  // namespace quant_checks
 
-
 template <class B>
 void QuantOps<B>::static_scaled_fp8_quant(Tensor& out, const Tensor& input, const Tensor& scale,
                                           const std::optional<std::vector<int64_t>>& group_shape) {
   using namespace quant_checks;
   constexpr const char* op = "static_scaled_fp8_quant";
-  const RowLayout2D l = check_rows(op, "result", out, input, {ScalarType::Float8_e4m3fn, ScalarType::Float8_e4m3fnuz}, true);
-  check_float_tensor(op, "scale", scale, input);
+  const RowLayout2D l = check_fp8_rows(op, out, input);
+  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
   const GroupLayout g = resolve_groups(op, scale, l, group_shape);
   const float* s = static_cast<const float*>(scale.const_data_ptr());
   if (g.stride_r == 0 && g.stride_c == 0) {
-    dispatch_fp8(out, input, [&](auto fp8, auto in) {
+    dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
       quantize_rows<B, decltype(in)>(quant::StaticFp8Plan<decltype(fp8)>{s}, out, input, l);
     });
   } else {
-    dispatch_fp8(out, input, [&](auto fp8, auto in) {
+    dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
       const quant::GroupFp8Plan<decltype(fp8)> plan{s, g.rows, g.cols, g.stride_r, g.stride_c};
       quantize_rows<B, decltype(in)>(plan, out, input, l);
     });
@@ -249,11 +259,11 @@ template <class B>
 void QuantOps<B>::dynamic_scaled_fp8_quant(Tensor& out, const Tensor& input, Tensor& scale) {
   using namespace quant_checks;
   constexpr const char* op = "dynamic_scaled_fp8_quant";
-  const RowLayout2D l = check_rows(op, "result", out, input, {ScalarType::Float8_e4m3fn, ScalarType::Float8_e4m3fnuz}, true);
-  check_float_tensor(op, "scale", scale, input);
+  const RowLayout2D l = check_fp8_rows(op, out, input);
+  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
   check_numel(op, "scale", scale, 1, "one per-tensor scale");
   float* s = static_cast<float*>(scale.mutable_data_ptr());
-  dispatch_fp8(out, input, [&](auto fp8, auto in) {
+  dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
     using T = decltype(in);
     // An empty input has absmax 0, hence scale 0.
     QuantLauncher<B>::template tensor_scale<T, decltype(fp8)>(s, static_cast<const T*>(input.const_data_ptr()), l,
@@ -267,19 +277,19 @@ void QuantOps<B>::dynamic_per_token_scaled_fp8_quant(Tensor& out, const Tensor& 
                                                      const std::optional<Tensor>& scale_ub) {
   using namespace quant_checks;
   constexpr const char* op = "dynamic_per_token_scaled_fp8_quant";
-  const RowLayout2D l = check_rows(op, "result", out, input, {ScalarType::Float8_e4m3fn, ScalarType::Float8_e4m3fnuz}, true);
-  check_float_tensor(op, "scale", scale, input);
+  const RowLayout2D l = check_fp8_rows(op, out, input);
+  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
   check_contiguous(op, "scale", scale);
   TORCH_UTILS_CHECK(scale.numel() >= l.rows, op, ": scale must have at least one element per row of input (",
                     l.rows, "), got shape ", shape_str(scale));
   const float* ub = nullptr;
   if (scale_ub) {
-    check_float_tensor(op, "scale_ub", *scale_ub, input);
+    check_side_tensor(op, "scale_ub", *scale_ub, ScalarType::Float, input);
     check_numel(op, "scale_ub", *scale_ub, 1, "one upper bound");
     ub = static_cast<const float*>(scale_ub->const_data_ptr());
   }
   float* s = static_cast<float*>(scale.mutable_data_ptr());
-  dispatch_fp8(out, input, [&](auto fp8, auto in) {
+  dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
     quantize_rows<B, decltype(in)>(quant::PerTokenFp8Plan<decltype(fp8)>{s, ub}, out, input, l);
   });
 }
