@@ -85,12 +85,7 @@ def bench_case(name, dtype, tokens, d, vllm, compiled_cache, torch_ops):
         compiled = compiled_cache.setdefault(name, torch.compile(fn, dynamic=False))
         row["compiled_us"] = common.time_us(lambda x, o: compiled(x), sets)
     del sets
-    half = moved // 2 // elem  # a copy of `half` elements reads and writes `moved` bytes
-    copy_sets = common.rotating_sets(
-        lambda: (torch.randn(half, device="cuda").to(dtype), torch.empty(half, device="cuda", dtype=dtype)),
-        moved,
-    )
-    row["copy_us"] = common.time_us(lambda s, o: o.copy_(s), copy_sets)
+    row["copy_us"] = common.copy_baseline_us(moved)
     row["ours_tbps"] = moved / row["ours_us"] / 1e6
     row["copy_tbps"] = moved / row["copy_us"] / 1e6
     row["ours_of_copy"] = row["copy_us"] / row["ours_us"]
@@ -124,7 +119,6 @@ def main(argv=None):
         ("eager_us", "eager us", ".2f"), ("compiled_us", "compile us", ".2f"), ("copy_us", "copy us", ".2f"),
         ("ours_tbps", "ours TB/s", ".2f"), ("ours_of_copy", "of copy", ".3f"),
     ]
-    common.print_table(rows, columns)
     ratios = [r["speedup_vs_vllm"] for r in rows if "speedup_vs_vllm" in r]
     large = [r["ours_of_copy"] for r in rows if r["tokens"] >= 4096]
     summary = {
@@ -135,11 +129,8 @@ def main(argv=None):
         "min_fraction_of_copy_at_4096plus_tokens": min(large) if large else None,
         "cases_below_90pct_copy_at_4096plus_tokens": sum(v < 0.90 for v in large),
     }
-    path = common.write_results(a.out, "bench_activation", rows, summary)
-    common.plot_ratios(rows, a.out / "bench_activation.png",
-                       lambda r: f"{r['op'][:10]} {r['dtype'][:4]} {r['tokens']}x{r['d']}")
-    print("\nsummary:", summary)
-    print("results:", path)
+    common.report(a.out, "bench_activation", rows, columns, summary,
+                  lambda r: f"{r['op'][:10]} {r['dtype'][:4]} {r['tokens']}x{r['d']}")
 
 
 if __name__ == "__main__":

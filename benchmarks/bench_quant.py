@@ -126,7 +126,6 @@ def main(argv=None):
         ("compiled_us", "compile us", ".2f"), ("copy_us", "copy us", ".2f"),
         ("ours_tbps", "ours TB/s", ".2f"), ("ours_of_copy", "of copy", ".3f"),
     ]
-    common.print_table(rows, columns)
     ratios = [r["speedup_vs_vllm"] for r in rows if "speedup_vs_vllm" in r]
     vs_compiled = [r["speedup_vs_compiled"] for r in rows if "speedup_vs_compiled" in r]
     large = [r["ours_of_copy"] for r in rows if r["tokens"] >= 4096 and r["hidden"] >= 4096]
@@ -139,11 +138,8 @@ def main(argv=None):
         "min_fraction_of_copy_at_4096x4096_plus": min(large) if large else None,
         "cases_below_85pct_copy_at_4096x4096_plus": sum(v < 0.85 for v in large),
     }
-    path = common.write_results(a.out, "bench_quant", rows, summary)
-    common.plot_ratios(rows, a.out / "bench_quant.png",
-                       lambda r: f"{r['variant'][:12]} {r['dtype'][:4]} {r['tokens']}x{r['hidden']}")
-    print("\nsummary:", summary)
-    print("results:", path)
+    common.report(a.out, "bench_quant", rows, columns, summary,
+                  lambda r: f"{r['variant'][:12]} {r['dtype'][:4]} {r['tokens']}x{r['hidden']}")
 
 
 if __name__ == "__main__":

@@ -136,3 +136,12 @@ def copy_baseline_us(moved: int) -> float:
     sets = rotating_sets(lambda: (torch.empty(half, device="cuda", dtype=torch.uint8).random_(),
                                   torch.empty(half, device="cuda", dtype=torch.uint8)), moved)
     return time_us(lambda s, o: o.copy_(s), sets)
+
+
+def report(out_dir: Path, name: str, rows: list[dict], columns, summary: dict, label) -> None:
+    """The end of every benchmark: table, <out>/<name>.json, <out>/<name>.png, summary."""
+    print_table(rows, columns)
+    path = write_results(out_dir, name, rows, summary)
+    plot_ratios(rows, out_dir / f"{name}.png", label)
+    print("\nsummary:", summary)
+    print("results:", path)

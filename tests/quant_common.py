@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import vllm_ops
-
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 # (leading dims, hidden): one token; widths that defeat 16-byte vectors; not a multiple of the
@@ -22,10 +20,6 @@ SHAPES = [
     ((3,), 70000),
     ((300,), 5632),
 ]
-
-
-def ops():
-    return getattr(torch.ops, vllm_ops.namespace)
 
 
 def make_input(lead, hidden, dtype, device, seed=0):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
+from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input
 
 import vllm_ops
+from vllm_ops._ops import ops
 from vllm_ops.reference import quantization as ref
 
 FP8_DTYPES = [torch.float8_e4m3fn, torch.float8_e4m3fnuz]
@@ -21,7 +22,7 @@ def test_static_per_tensor_matches_reference(lead, hidden, dtype, fp8, device):
     x = make_input(lead, hidden, dtype, device)
     scale = torch.tensor([0.0173], device=device)
     out = torch.empty(x.shape, dtype=fp8, device=device)
-    ops().static_scaled_fp8_quant(out, x, scale, None)
+    ops.static_scaled_fp8_quant(out, x, scale, None)
     assert_same_bits(out, ref.static_scaled_fp8_quant(x.cpu(), scale.cpu(), dtype=fp8))
 
 
@@ -33,7 +34,7 @@ def test_dynamic_per_tensor_matches_reference(lead, hidden, dtype, fp8, device):
     x = make_input(lead, hidden, dtype, device)
     scale = torch.full((1,), 1e9, device=device)  # the op overwrites it, whatever it held
     out = torch.empty(x.shape, dtype=fp8, device=device)
-    ops().dynamic_scaled_fp8_quant(out, x, scale)
+    ops.dynamic_scaled_fp8_quant(out, x, scale)
     rq, rscale = ref.dynamic_scaled_fp8_quant(x.cpu(), fp8)
     assert_same_bits(scale, rscale)
     assert_same_bits(out, rq)
@@ -50,7 +51,7 @@ def test_per_token_matches_reference(with_ub, lead, hidden, dtype, fp8, device):
     rows = x.numel() // hidden
     scale = torch.empty(rows, 1, device=device)
     out = torch.empty(x.shape, dtype=fp8, device=device)
-    ops().dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
+    ops.dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
     rq, rscale = ref.dynamic_per_token_scaled_fp8_quant(x.cpu(), None if ub is None else ub.cpu(), fp8)
     assert_same_bits(scale, rscale)
     assert_same_bits(out, rq)
@@ -98,7 +99,7 @@ def test_strided_rows_and_padded_output(device):
     x = base[:, 64:320]
     out = torch.full((24, 256), 1.0, device=device).to(torch.float8_e4m3fn)
     scale = torch.empty(24, 1, device=device)
-    ops().dynamic_per_token_scaled_fp8_quant(out, x, scale, None)
+    ops.dynamic_per_token_scaled_fp8_quant(out, x, scale, None)
     rq, rscale = ref.dynamic_per_token_scaled_fp8_quant(x.cpu().contiguous())
     assert_same_bits(out[:16], rq)
     assert_same_bits(scale[:16], rscale)
@@ -133,10 +134,10 @@ def test_opcheck(device):
     x = make_input((4,), 64, torch.bfloat16, device)
     out = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=device)
     for op, args in [
-        (ops().static_scaled_fp8_quant, (out, x, torch.tensor([0.02], device=device), None)),
-        (ops().static_scaled_fp8_quant, (out, x, torch.rand(4, 2, device=device) + 0.01, [1, 32])),
-        (ops().dynamic_scaled_fp8_quant, (out, x, torch.empty(1, device=device))),
-        (ops().dynamic_per_token_scaled_fp8_quant,
+        (ops.static_scaled_fp8_quant, (out, x, torch.tensor([0.02], device=device), None)),
+        (ops.static_scaled_fp8_quant, (out, x, torch.rand(4, 2, device=device) + 0.01, [1, 32])),
+        (ops.dynamic_scaled_fp8_quant, (out, x, torch.empty(1, device=device))),
+        (ops.dynamic_per_token_scaled_fp8_quant,
          (out, x, torch.empty(4, 1, device=device), torch.tensor([1.0], device=device))),
     ]:
         torch.library.opcheck(op, args, test_utils=FP8_OPCHECK_UTILS)
@@ -149,11 +150,11 @@ def test_writes_only_declared_outputs(device):
     ub = torch.tensor([1.0], device=device)
     out = torch.zeros(x.shape, device=device).to(torch.float8_e4m3fn)
     scale = torch.zeros(4, 1, device=device)
-    ops().dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
+    ops.dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
     assert torch.equal(x, x_before) and ub.item() == 1.0
     assert (out.float() != 0).any() and (scale != 0).all()
     static_scale = torch.tensor([0.02], device=device)
-    ops().static_scaled_fp8_quant(out, x, static_scale, None)
+    ops.static_scaled_fp8_quant(out, x, static_scale, None)
     assert torch.equal(x, x_before) and static_scale.item() == pytest.approx(0.02)
 
 
@@ -172,14 +173,14 @@ def _static(out=None, x=None, scale=None, group_shape=None):
     x = torch.ones(4, 8) if x is None else x
     out = torch.empty(x.shape, dtype=torch.float8_e4m3fn) if out is None else out
     scale = torch.tensor([0.1]) if scale is None else scale
-    ops().static_scaled_fp8_quant(out, x, scale, group_shape)
+    ops.static_scaled_fp8_quant(out, x, scale, group_shape)
 
 
 def _per_token(out=None, x=None, scale=None, ub=None):
     x = torch.ones(4, 8) if x is None else x
     out = torch.empty(x.shape, dtype=torch.float8_e4m3fn) if out is None else out
     scale = torch.empty(4, 1) if scale is None else scale
-    ops().dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
+    ops.dynamic_per_token_scaled_fp8_quant(out, x, scale, ub)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def _per_token(out=None, x=None, scale=None, ub=None):
         (lambda: _static(scale=torch.ones(2, 2), group_shape=[1, 4]), r"static_scaled_fp8_quant: group_shape \[1, 4\] must match the groups of scale of shape \[2, 2\]"),
         (lambda: _static(scale=torch.ones(2, 2), group_shape=[1, 2, 3]), r"static_scaled_fp8_quant: group_shape must have 2 entries"),
         (lambda: _static(scale=torch.ones(2, 2, 2)), r"static_scaled_fp8_quant: scale must be 0-D, 1-D or 2-D, got shape \[2, 2, 2\]"),
-        (lambda: ops().dynamic_scaled_fp8_quant(torch.empty(4, 8, dtype=torch.float8_e4m3fn), torch.ones(4, 8), torch.empty(2)), r"dynamic_scaled_fp8_quant: scale must have 1 element"),
+        (lambda: ops.dynamic_scaled_fp8_quant(torch.empty(4, 8, dtype=torch.float8_e4m3fn), torch.ones(4, 8), torch.empty(2)), r"dynamic_scaled_fp8_quant: scale must have 1 element"),
         (lambda: _per_token(scale=torch.empty(3)), r"dynamic_per_token_scaled_fp8_quant: scale must have at least one element per row of input \(4\), got shape \[3\]"),
         (lambda: _per_token(scale=torch.empty(4, 2)[:, 0]), r"dynamic_per_token_scaled_fp8_quant: scale must be contiguous"),
         (lambda: _per_token(ub=torch.tensor([1.0, 2.0])), r"dynamic_per_token_scaled_fp8_quant: scale_ub must have 1 element"),
@@ -219,7 +220,7 @@ def test_wrapper_rejects_non_2d_input():
 def test_cuda_rejects_out_on_other_device():
     x = torch.ones(2, 8, device="cuda")
     with pytest.raises(RuntimeError, match=r"dynamic_scaled_fp8_quant: result must be on the device of input \(cuda:0\), got cpu"):
-        ops().dynamic_scaled_fp8_quant(torch.empty(2, 8, dtype=torch.float8_e4m3fn), x, torch.empty(1, device="cuda"))
+        ops.dynamic_scaled_fp8_quant(torch.empty(2, 8, dtype=torch.float8_e4m3fn), x, torch.empty(1, device="cuda"))
 
 
 @pytest.mark.cuda

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input, ops
+from quant_common import DEVICES, DTYPES, SHAPES, assert_same_bits, make_input
 
 import vllm_ops
+from vllm_ops._ops import ops
 from vllm_ops.reference import quantization as ref
 
 
@@ -20,7 +21,7 @@ def test_static_matches_reference(with_azp, lead, hidden, dtype, device):
     scale = torch.tensor([0.0173], device=device)
     azp = torch.tensor([-7], dtype=torch.int32, device=device) if with_azp else None
     out = torch.empty(x.shape, dtype=torch.int8, device=device)
-    ops().static_scaled_int8_quant(out, x, scale, azp)
+    ops.static_scaled_int8_quant(out, x, scale, azp)
     assert_same_bits(out, ref.static_scaled_int8_quant(x.cpu(), scale.cpu(), None if azp is None else azp.cpu()))
 
 
@@ -43,7 +44,7 @@ def test_saturation_rounding_and_nan(device):
     # Ties round to even, values past the range saturate, NaN gives 0 and does not reach absmax.
     x = torch.tensor([[0.5, 1.5, 2.5, -0.5, -2.5, 1e9, -1e9, float("nan"), 126.5, 3.0]], device=device)
     out = torch.empty(x.shape, dtype=torch.int8, device=device)
-    ops().static_scaled_int8_quant(out, x, torch.tensor([1.0], device=device), None)
+    ops.static_scaled_int8_quant(out, x, torch.tensor([1.0], device=device), None)
     assert out.cpu().tolist() == [[0, 2, 2, 0, -2, 127, -128, 0, 126, 3]]
     q, scale, _ = vllm_ops.scaled_int8_quant(x[:, [0, 7, 9]])
     assert scale.item() == pytest.approx(3.0 / 127) and q.cpu().tolist() == [[21, 0, 127]]
@@ -54,7 +55,7 @@ def test_static_azp_wraps_like_int32(device):
     # x / s saturates to INT32_MAX; adding a positive zero point wraps (as on the GPU), then clamps.
     x = torch.tensor([[1e30, -1e30, 3.0]], device=device)
     out = torch.empty(x.shape, dtype=torch.int8, device=device)
-    ops().static_scaled_int8_quant(out, x, torch.tensor([1.0], device=device),
+    ops.static_scaled_int8_quant(out, x, torch.tensor([1.0], device=device),
                                    torch.tensor([5], dtype=torch.int32, device=device))
     assert out.cpu().tolist() == ref.static_scaled_int8_quant(x.cpu(), torch.tensor([1.0]), torch.tensor([5])).tolist()
 
@@ -65,10 +66,10 @@ def test_opcheck(with_azp, device):
     x = make_input((4,), 40, torch.bfloat16, device)
     out = torch.empty(x.shape, dtype=torch.int8, device=device)
     azp = torch.tensor([3], dtype=torch.int32, device=device) if with_azp else None
-    torch.library.opcheck(ops().static_scaled_int8_quant, (out, x, torch.tensor([0.02], device=device), azp))
+    torch.library.opcheck(ops.static_scaled_int8_quant, (out, x, torch.tensor([0.02], device=device), azp))
     scale = torch.empty(4, 1, device=device)
     dyn_azp = torch.empty(4, 1, dtype=torch.int32, device=device) if with_azp else None
-    torch.library.opcheck(ops().dynamic_scaled_int8_quant, (out, x, scale, dyn_azp))
+    torch.library.opcheck(ops.dynamic_scaled_int8_quant, (out, x, scale, dyn_azp))
 
 
 def test_wrapper_static_returns_given_scale():
@@ -93,14 +94,14 @@ def _static(out=None, x=None, scale=None, azp=None):
     x = torch.ones(4, 8) if x is None else x
     out = torch.empty(x.shape, dtype=torch.int8) if out is None else out
     scale = torch.tensor([0.1]) if scale is None else scale
-    ops().static_scaled_int8_quant(out, x, scale, azp)
+    ops.static_scaled_int8_quant(out, x, scale, azp)
 
 
 def _dynamic(out=None, x=None, scale=None, azp=None):
     x = torch.ones(4, 8) if x is None else x
     out = torch.empty(x.shape, dtype=torch.int8) if out is None else out
     scale = torch.empty(4, 1) if scale is None else scale
-    ops().dynamic_scaled_int8_quant(out, x, scale, azp)
+    ops.dynamic_scaled_int8_quant(out, x, scale, azp)
 
 
 @pytest.mark.parametrize(
