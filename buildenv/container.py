@@ -35,6 +35,8 @@ CCACHE = "/ccache"
 DIST = "/dist"
 IMAGE_TORCH = TorchInstall("image", Path("/opt/torch/include"), Path("/opt/torch/lib"))
 CCACHE_VOLUME = "vllm-ops-ccache"
+# Raw wheels by content key, beside the compiler cache (same volume, same lifetime).
+WHEEL_CACHE = f"{CCACHE}/vllm-ops-wheels"
 TOOLCHAIN_FILE = "/etc/vllm-ops/toolchain.json"
 
 
@@ -145,13 +147,15 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
     audit = abi_summary(cfg, build_dir / LIBRARY_NAME)
     if target in WHEEL_TARGETS:
-        stamp = wheel_inputs_stamp(build_dir / LIBRARY_NAME, source_dir, audit["platform_tag"])
+        stamp = wheel_inputs_stamp(build_dir / LIBRARY_NAME, source_dir, audit["platform_tag"],
+                                   images.image_info(client, tag)["id"])
         stamp_file = build_dir / "wheel-inputs.sha256"
         current = sorted(build_dir.glob("*.whl"))
         if not (current and stamp_file.exists() and stamp_file.read_text() == stamp):
             for stale in current:
                 stale.unlink()
-            build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir)
+            build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir,
+                        cache_key=stamp)
             stamp_file.write_text(stamp)
     published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain,
                                  extra={"abi": audit})
@@ -161,24 +165,26 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
 WHEEL_TARGETS = ("cpu", "cuda", "rocm")
 
 
-def wheel_inputs_stamp(library: Path, source_dir: Path, platform_tag: str) -> str:
-    """What the wheel is made of besides CMake's output: when neither the library nor these
-    change, the previous wheel is reused, so a no-op build stays a no-op."""
+def wheel_inputs_stamp(library: Path, source_dir: Path, platform_tag: str, image_id: str) -> str:
+    """Everything the wheel is made of: the library, the Python package, the project and CMake
+    files, the toolchain image, the tag. When none of them changed, the previous wheel is reused
+    (so a no-op build stays a no-op, and a clean build with a warm cache skips pip)."""
     import hashlib  # noqa: PLC0415
 
-    digest = hashlib.sha256(sha256_file(library).encode() + platform_tag.encode())
-    for path in sorted([source_dir / "pyproject.toml", source_dir / "README.md",
-                        *(source_dir / "vllm_ops").rglob("*.py")]):
+    digest = hashlib.sha256(sha256_file(library).encode() + platform_tag.encode() + image_id.encode())
+    for path in sorted([source_dir / "pyproject.toml", source_dir / "README.md", source_dir / "CMakeLists.txt",
+                        *(source_dir / "cmake").glob("*.cmake"), *(source_dir / "vllm_ops").rglob("*.py")]):
         digest.update(str(path.relative_to(source_dir)).encode() + sha256_file(path).encode())
     return digest.hexdigest()
 
 
 def build_wheel(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str, log,
-                source_dir: Path) -> Path:
-    """scikit-build-core in the image, then the variant version and proven tag on the host. The
-    library inside must be the same bytes as the plain build's."""
+                source_dir: Path, cache_key: str | None = None) -> Path:
+    """scikit-build-core in the image (or the raw wheel cached under cache_key), then the variant
+    version and proven tag on the host. The library inside must be the same bytes as the plain
+    build's."""
     _, configure = build_script(cfg, target, jobs, True)
-    command = wheel.build_command(configure, str(SRC), str(BUILD))
+    command = wheel.build_command(configure, str(SRC), str(BUILD), WHEEL_CACHE if cache_key else None, cache_key)
     code = run_logged(client, cfg.image(target)["tag"], f"umask 022; {command}", build_dir / "wheel.log", log,
                       user=caller_user(), working_dir=str(BUILD),
                       environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE,

@@ -32,22 +32,26 @@ class TorchInstall:
 
 
 def find_header_torch(cfg: EnvConfig) -> TorchInstall:
-    """The torch whose headers and libraries we build against: env.yaml torch.header_version."""
-    try:
-        import torch  # noqa: PLC0415 - only the build needs torch
-    except ImportError:
+    """The torch whose headers and libraries we build against: env.yaml torch.header_version.
+    Found without importing torch, which would cost seconds of every build."""
+    import importlib.metadata  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
         raise BuildEnvError(
             f"torch is not installed in this Python ({sys.executable}); the build needs "
             f"torch=={cfg.torch_header_version} for headers (env.yaml torch.header_version). "
             "Run ./bootstrap.sh, or build in the container (drop --native)."
-        ) from None
-    version = torch.__version__.split("+")[0]
+        )
+    full_version = importlib.metadata.version("torch")
+    version = full_version.split("+")[0]
     if version != cfg.torch_header_version:
         raise BuildEnvError(
             f"the build needs torch=={cfg.torch_header_version} for headers "
-            f"(env.yaml torch.header_version), found torch {torch.__version__} in {sys.executable}"
+            f"(env.yaml torch.header_version), found torch {full_version} in {sys.executable}"
         )
-    root = Path(torch.__file__).parent
+    root = Path(next(iter(spec.submodule_search_locations)))
     return TorchInstall(version=version, include_dir=root / "include", library_dir=root / "lib")
 
 

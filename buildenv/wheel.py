@@ -29,8 +29,13 @@ def variant(cfg: EnvConfig, target: str) -> str:
     return f"rocm{major}{minor}"
 
 
-def build_command(configure_args: list[str], src: str, build: str) -> str:
-    """pip wheel through scikit-build-core, with the same CMake definitions as the plain build."""
+def build_command(configure_args: list[str], src: str, build: str, cache_dir: str | None = None,
+                  cache_key: str | None = None) -> str:
+    """pip wheel through scikit-build-core, with the same CMake definitions as the plain build.
+
+    With a cache, a raw wheel is kept under cache_dir/<cache_key>.whl (the key hashes everything
+    the wheel is made of) and reused instead of running pip again; the newest WHEEL_CACHE_SIZE
+    are kept."""
     settings = [f"build-dir={build}/{TREE_DIR}"]
     for arg in configure_args:
         if arg.startswith("-D") and "=" in arg:
@@ -40,7 +45,21 @@ def build_command(configure_args: list[str], src: str, build: str) -> str:
            "-w", f"{build}/{RAW_DIR}", src]
     for setting in settings:
         cmd += ["--config-settings", setting]
-    return f"rm -rf {build}/{RAW_DIR} && " + shlex.join(cmd)
+    pip_wheel = f"rm -rf {build}/{RAW_DIR} && " + shlex.join(cmd)
+    if not (cache_dir and cache_key):
+        return pip_wheel
+    cached = shlex.quote(f"{cache_dir}/{cache_key}.whl")
+    raw = shlex.quote(f"{build}/{RAW_DIR}")
+    return (
+        f"if [ -f {cached} ]; then rm -rf {raw} && mkdir -p {raw} && cp {cached} {raw}/ "
+        f"&& echo 'wheel: reused {cache_key[:12]} from the wheel cache'; "
+        f"else {pip_wheel} && mkdir -p {shlex.quote(cache_dir)} "
+        f"&& cp {raw}/*.whl {cached}.tmp && mv {cached}.tmp {cached} "
+        f"&& (cd {shlex.quote(cache_dir)} && ls -t *.whl | tail -n +{WHEEL_CACHE_SIZE + 1} | xargs -r rm -f); fi"
+    )
+
+
+WHEEL_CACHE_SIZE = 20
 
 
 def _record_hash(data: bytes) -> str:

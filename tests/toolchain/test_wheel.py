@@ -61,3 +61,12 @@ def test_wheel_build_passes_the_same_cmake_definitions():
     command = wheel.build_command(["cmake", "-G", "Ninja", "-DVLLM_OPS_TARGET=cuda", "-DX=a;b"], "/src", "/build")
     assert "--config-settings cmake.define.VLLM_OPS_TARGET=cuda" in command
     assert "'cmake.define.X=a;b'" in command and "--no-build-isolation" in command and "--no-index" in command
+
+
+def test_wheel_cache_reuses_by_key_and_stores_atomically():
+    command = wheel.build_command(["cmake", "-DVLLM_OPS_TARGET=cpu"], "/src", "/build", "/ccache/w", "k" * 64)
+    reuse, _, build = command.partition("; else ")
+    assert reuse.startswith(f"if [ -f /ccache/w/{'k' * 64}.whl ]") and "pip wheel" not in reuse
+    assert "pip wheel" in build and f"{'k' * 64}.whl.tmp /ccache/w/{'k' * 64}.whl" in build
+    assert f"tail -n +{wheel.WHEEL_CACHE_SIZE + 1}" in build
+    assert "/ccache" not in wheel.build_command(["cmake"], "/src", "/build")

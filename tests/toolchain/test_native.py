@@ -1,0 +1,32 @@
+"""Locating the header torch: found from its files and metadata, without importing it."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from buildenv import config, native
+from buildenv.errors import BuildEnvError
+
+
+def test_header_torch_is_found_without_importing_torch():
+    script = (
+        "import sys; from buildenv import config, native; "
+        "t = native.find_header_torch(config.load()); "
+        "assert (t.include_dir / 'torch' / 'headeronly').is_dir(), t; "
+        "assert (t.library_dir / 'libtorch_cpu.so').exists(), t; "
+        "print(t.version, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=config.REPO_ROOT).stdout.split()
+    assert out == [config.load().torch_header_version, "False"]
+
+
+def test_wrong_header_torch_version_names_the_key():
+    cfg = config.load()
+    other = dataclasses.replace(cfg, data={**cfg.data, "torch": {**cfg.data["torch"], "header_version": "2.99.0"}})
+    with pytest.raises(BuildEnvError, match=r"torch==2\.99\.0 for headers \(env.yaml torch.header_version\)"):
+        native.find_header_torch(other)
