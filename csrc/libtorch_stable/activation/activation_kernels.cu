@@ -45,8 +45,15 @@ __device__ __forceinline__ VecInputs<V> load_vec(const typename V::Elem* in_row,
 
 template <class Op, class V>
 __device__ __forceinline__ V compute_vec(const Op& op, const VecInputs<V>& in) {
+  using T = typename V::Elem;
   V o;
-  if constexpr (Op::kLayout == act::RowLayout::kUnary) {
+  if constexpr (act::kPairwise<Op, T> && V::kSize % 2 == 0) {
+    static_assert(Op::kLayout == act::RowLayout::kUnary, "pairwise evaluation is written for unary ops");
+    // Two elements per packed register (storage_arith.h: same bits as one at a time).
+    using S = act::PairStorage<T>;
+#pragma unroll
+    for (int k = 0; k < V::kSize; k += 2) S::store(op.template eval<S>(S::load(&in.a.v[k])), &o.v[k]);
+  } else if constexpr (Op::kLayout == act::RowLayout::kUnary) {
 #pragma unroll
     for (int k = 0; k < V::kSize; ++k) o.v[k] = op(in.a.v[k]);
   } else if constexpr (Op::kLayout == act::RowLayout::kGateUpHalves) {

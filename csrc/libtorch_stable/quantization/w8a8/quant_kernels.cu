@@ -4,8 +4,8 @@
 //  - plans with row statistics (dynamic int8, per-token fp8) give each row one block. A row of up
 //    to kCachedVecs vectors per thread is read once: kept in registers across the block
 //    reduction, then quantized from there. Longer rows are read a second time.
-//  - static plans split rows into column chunks when there are too few rows to fill the GPU;
-//    per-tensor ones over contiguous tensors see the whole tensor as one row.
+//  - static plans give every vector of a row its own thread, in blocks along the row; per-tensor
+//    ones over contiguous tensors see the whole tensor as one row.
 // Each thread issues its loads (16-byte vectors where pointers, strides and widths allow, scalars
 // otherwise) before it converts, so several are in flight. Indices are 64-bit.
 // The per-tensor dynamic fp8 scale is one more kernel: block maxima combined by an atomic max on
@@ -32,20 +32,28 @@ __device__ __forceinline__ float shfl_xor(float v, int mask) {
 #endif
 }
 
-// Reduces each thread's statistics over the block; every thread gets the result.
 template <quant::RowStats kKind>
-__device__ quant::Stats block_reduce(quant::Stats s) {
-  __shared__ quant::Stats warp_stats[kMaxThreads / 32];
+__device__ __forceinline__ quant::Stats warp_reduce(quant::Stats s) {
   for (int mask = warpSize / 2; mask > 0; mask /= 2) {
     quant::Stats other{s.lo, shfl_xor(s.hi, mask)};
     if constexpr (kKind == quant::RowStats::kMinMax) other.lo = shfl_xor(s.lo, mask);
     s = quant::stats_merge<kKind>(s, other);
   }
-  if (threadIdx.x % warpSize == 0) warp_stats[threadIdx.x / warpSize] = s;
+  return s;
+}
+
+// Reduces each thread's statistics over the block; every thread gets the result. The second
+// level is a shuffle reduction of the per-warp results that every warp runs, which is shorter on
+// the critical path of a one-row launch than one thread merging them in a loop.
+template <quant::RowStats kKind>
+__device__ quant::Stats block_reduce(quant::Stats s) {
+  __shared__ quant::Stats warp_stats[kMaxThreads / 32];
+  s = warp_reduce<kKind>(s);
+  const int lane = threadIdx.x % warpSize;
+  if (lane == 0) warp_stats[threadIdx.x / warpSize] = s;
   __syncthreads();
-  quant::Stats total = warp_stats[0];
-  for (int w = 1; w < (blockDim.x + warpSize - 1) / warpSize; ++w)
-    total = quant::stats_merge<kKind>(total, warp_stats[w]);
+  const int warps = (blockDim.x + warpSize - 1) / warpSize;
+  const quant::Stats total = warp_reduce<kKind>(lane < warps ? warp_stats[lane] : quant::stats_identity<kKind>());
   __syncthreads();  // warp_stats is reused by the block's next row
   return total;
 }
@@ -148,26 +156,40 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
+template <typename T, class Plan, int kVecBytes, int kVecs>
+void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int threads,
+                      int64_t blocks_per_row, gpuStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
+                  static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
+  quant_rows_kernel<T, Plan, kVecBytes, kVecs><<<grid, threads, 0, stream>>>(out, in, l, plan);
+}
+
+// Launch shapes, from A/B runs on the H100 against vLLM's kernels (benchmarks/NOTES.md):
+//  - static plans: one vector per thread, a block per 256 vectors of a row (1 vector per thread
+//    beat 4 with a grid-stride loop at every size: shorter chains, and the hardware overlaps
+//    blocks better than one thread overlaps its own loads);
+//  - dynamic plans, many rows: one block per row, 4 vectors per thread held in registers (4
+//    beat 1, 2 and 8, and re-reading the row from L2 instead);
+//  - dynamic plans, rows that do not fill the GPU: at most 256 threads per row, so a short row
+//    is spread over more threads (256 beat 128 and 512).
 template <typename T, class Plan, int kVecBytes>
 void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int device,
                  gpuStream_t stream) {
+  constexpr int kRowThreads = 256;
   const int64_t nvec = l.cols / (kVecBytes / static_cast<int>(sizeof(T)));
-  const unsigned grid_x = static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX));
-  if constexpr (Plan::kStats != quant::RowStats::kNone) {
-    // One block per row, sized so that each thread holds kVecs vectors of it (measured on the
-    // H100: 4 beats 2 and 8; benchmarks/NOTES.md).
-    constexpr int kVecs = 4;
-    const int threads = threads_for((nvec + kVecs - 1) / kVecs);
-    quant_rows_kernel<T, Plan, kVecBytes, kVecs><<<dim3(grid_x, 1), threads, 0, stream>>>(out, in, l, plan);
+  if constexpr (Plan::kStats == quant::RowStats::kNone) {
+    const int threads = threads_for(std::min<int64_t>(nvec, kRowThreads));
+    launch_rows_with<T, Plan, kVecBytes, 1>(plan, out, in, l, threads, (nvec + threads - 1) / threads, stream);
   } else {
-    constexpr int kVecs = 4;
-    const int threads = threads_for(std::min<int64_t>(nvec, 256));
-    const int64_t blocks_per_row_needed = (nvec + int64_t{threads} * kVecs - 1) / (int64_t{threads} * kVecs);
-    const int64_t wanted = 4 * int64_t{multiprocessor_count(device)} * (kMaxThreads / threads);
-    const int64_t per_row = std::clamp<int64_t>((wanted + l.rows - 1) / l.rows, 1,
-                                                std::min<int64_t>(blocks_per_row_needed, 65535));
-    quant_rows_kernel<T, Plan, kVecBytes, kVecs>
-        <<<dim3(grid_x, static_cast<unsigned>(per_row)), threads, 0, stream>>>(out, in, l, plan);
+    const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)};
+    const int64_t per_thread = (nvec + kRowThreads - 1) / kRowThreads;
+    if (few_rows && per_thread <= 1) {
+      launch_rows_with<T, Plan, kVecBytes, 1>(plan, out, in, l, threads_for(nvec), 1, stream);
+    } else if (few_rows && per_thread <= 2) {
+      launch_rows_with<T, Plan, kVecBytes, 2>(plan, out, in, l, threads_for((nvec + 1) / 2), 1, stream);
+    } else {
+      launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads_for((nvec + 3) / 4), 1, stream);
+    }
   }
 }
 
