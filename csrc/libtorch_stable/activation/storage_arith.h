@@ -63,6 +63,11 @@ struct ScalarStorage {
   }
 };
 
+// Declared everywhere so that kernels can name it under `if constexpr (kPairwise<...>)`;
+// defined for CUDA only.
+template <typename T>
+struct PairStorage;
+
 #if defined(__CUDACC__) && !defined(USE_ROCM)
 template <typename T>
 struct PairTraits;
