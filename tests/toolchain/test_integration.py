@@ -60,3 +60,21 @@ def test_published_artifacts_match_their_manifests():
         assert manifest["artifacts"][LIBRARY_NAME] == repro.sha256_file(dist / LIBRARY_NAME)
         assert manifest["env_yaml_sha256"] == config.load(profile=manifest["profile"]).sha256
 
+
+
+def test_clean_rebuild_with_warm_cache_reuses_the_wheel_bytes(tmp_path, monkeypatch):
+    source = tmp_path / "src"
+    repro.export_tree(source)
+    monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
+    monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
+    client = engine.connect()
+    first = container.build(client, CFG, "cpu", log=lambda line: None, source_dir=source)
+    wheel = next((tmp_path / "dist" / "cpu").glob("*.whl"))
+    first_wheel = repro.sha256_file(wheel)
+    subprocess.run(["rm", "-rf", str(tmp_path / "build" / "cpu")], check=True)
+    lines = []
+    second = container.build(client, CFG, "cpu", log=lines.append, source_dir=source)
+    assert any("reused" in line and "wheel cache" in line for line in lines)
+    assert not any("Building wheel" in line for line in lines)
+    assert second.sha256 == first.sha256
+    assert repro.sha256_file(next((tmp_path / "dist" / "cpu").glob("*.whl"))) == first_wheel
