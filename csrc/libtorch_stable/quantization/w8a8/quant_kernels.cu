@@ -14,6 +14,7 @@
 #include <torch/csrc/stable/accelerator.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "../../../gpu_runtime.h"
 #include "../../../gpu_vector.h"
@@ -23,6 +24,16 @@ namespace vllm_ops {
 namespace {
 
 constexpr int kMaxThreads = 1024;
+// A compile-time lane count, so that reductions unroll and lane/warp indices are shifts (the
+// runtime `warpSize` costs a loop and an integer division). The HIP arch list is wave64 (gfx9).
+#ifdef USE_ROCM
+constexpr int kWarpSize = 64;
+  #if defined(__AMDGCN_WAVEFRONT_SIZE)
+static_assert(__AMDGCN_WAVEFRONT_SIZE == kWarpSize, "the HIP kernels assume 64-lane wavefronts");
+  #endif
+#else
+constexpr int kWarpSize = 32;
+#endif
 
 __device__ __forceinline__ float shfl_xor(float v, int mask) {
 #ifdef USE_ROCM
@@ -34,7 +45,8 @@ __device__ __forceinline__ float shfl_xor(float v, int mask) {
 
 template <quant::RowStats kKind>
 __device__ __forceinline__ quant::Stats warp_reduce(quant::Stats s) {
-  for (int mask = warpSize / 2; mask > 0; mask /= 2) {
+#pragma unroll
+  for (int mask = kWarpSize / 2; mask > 0; mask /= 2) {
     quant::Stats other{s.lo, shfl_xor(s.hi, mask)};
     if constexpr (kKind == quant::RowStats::kMinMax) other.lo = shfl_xor(s.lo, mask);
     s = quant::stats_merge<kKind>(s, other);
@@ -47,12 +59,12 @@ __device__ __forceinline__ quant::Stats warp_reduce(quant::Stats s) {
 // the critical path of a one-row launch than one thread merging them in a loop.
 template <quant::RowStats kKind>
 __device__ quant::Stats block_reduce(quant::Stats s) {
-  __shared__ quant::Stats warp_stats[kMaxThreads / 32];
+  __shared__ quant::Stats warp_stats[kMaxThreads / kWarpSize];
   s = warp_reduce<kKind>(s);
-  const int lane = threadIdx.x % warpSize;
-  if (lane == 0) warp_stats[threadIdx.x / warpSize] = s;
+  const int lane = threadIdx.x % kWarpSize;
+  if (lane == 0) warp_stats[threadIdx.x / kWarpSize] = s;
   __syncthreads();
-  const int warps = (blockDim.x + warpSize - 1) / warpSize;
+  const int warps = (blockDim.x + kWarpSize - 1) / kWarpSize;
   const quant::Stats total = warp_reduce<kKind>(lane < warps ? warp_stats[lane] : quant::stats_identity<kKind>());
   __syncthreads();  // warp_stats is reused by the block's next row
   return total;
@@ -65,8 +77,26 @@ __device__ __forceinline__ quant::Stats add_vec(quant::Stats s, const V& x) {
   return s;
 }
 
-template <typename T, class Plan, int kVecBytes, int kCachedVecs>
-__global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
+// A vector held across a block reduction, as raw 32-bit words: held as an array of fp16/bf16
+// elements, the compiler keeps one register per element (64 registers for 4 cached vectors).
+// Plans without statistics hold no vector across a reduction and keep it as it is loaded.
+template <class V, bool kWords>
+struct Packed {
+  V v;
+  __device__ __forceinline__ V get() const { return v; }
+};
+template <class V>
+struct alignas(sizeof(V)) Packed<V, true> {
+  uint32_t w[sizeof(V) / 4];
+  __device__ __forceinline__ V get() const {
+    V v;
+    memcpy(&v, w, sizeof(V));
+    return v;
+  }
+};
+
+template <typename T, class Plan, int kVecBytes, int kCachedVecs, int kBoundThreads = kMaxThreads, int kMinBlocks = 1>
+__global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
   using V = Vec<T, kVecBytes>;
   using O = typename Plan::Out;
@@ -81,7 +111,8 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
   for (int64_t r = blockIdx.x; r < l.rows; r += gridDim.x) {
     const V* in_row = reinterpret_cast<const V*>(in + r * l.in_stride);
     OV* out_row = reinterpret_cast<OV*>(out + r * l.out_stride);
-    V cache[kCachedVecs];
+    using Cached = Packed<V, kHasStats && sizeof(V) >= 4>;
+    Cached cache[kCachedVecs];
     quant::Stats stats{};
     if constexpr (kHasStats) {
       stats = quant::stats_identity<Plan::kStats>();
@@ -89,11 +120,11 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u) {
           const int64_t i = first + u * step;
-          if (i < nvec) cache[u] = in_row[i];
+          if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[i];
         }
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u)
-          if (first + u * step < nvec) stats = add_vec<Plan::kStats>(stats, cache[u]);
+          if (first + u * step < nvec) stats = add_vec<Plan::kStats>(stats, cache[u].get());
       } else {
         for (int64_t i = first; i < nvec; i += step) stats = add_vec<Plan::kStats>(stats, in_row[i]);
       }
@@ -105,7 +136,7 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u) {
           const int64_t i = base + u * step;
-          if (i < nvec) cache[u] = in_row[i];
+          if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[i];
         }
       }
       // After the loads are issued, so a static plan's scale load overlaps them.
@@ -114,10 +145,10 @@ __global__ void __launch_bounds__(kMaxThreads) quant_rows_kernel(typename Plan::
       for (int u = 0; u < kCachedVecs; ++u) {
         const int64_t i = base + u * step;
         if (i < nvec) {
+          const V x = cache[u].get();
           OV q;
 #pragma unroll
-          for (int k = 0; k < V::kSize; ++k)
-            q.v[k] = quantize(static_cast<float>(cache[u].v[k]), i * V::kSize + k);
+          for (int k = 0; k < V::kSize; ++k) q.v[k] = quantize(static_cast<float>(x.v[k]), i * V::kSize + k);
           out_row[i] = q;
         }
       }
@@ -156,20 +187,28 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
-template <typename T, class Plan, int kVecBytes, int kVecs>
+template <typename T, class Plan, int kVecBytes, int kVecs, int kBoundThreads = kMaxThreads, int kMinBlocks = 1>
 void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int threads,
                       int64_t blocks_per_row, gpuStream_t stream) {
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
-  quant_rows_kernel<T, Plan, kVecBytes, kVecs><<<grid, threads, 0, stream>>>(out, in, l, plan);
+  quant_rows_kernel<T, Plan, kVecBytes, kVecs, kBoundThreads, kMinBlocks><<<grid, threads, 0, stream>>>(out, in, l, plan);
 }
+
+// The many-rows dynamic kernel with at most 256 threads, capped at 48 registers (10 blocks of
+// 128 threads per SM instead of 8): measured on the H100, 40 and 48 beat no cap, and 32 spills.
+#ifdef USE_ROCM
+constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;  // HIP's second bound means something else
+#else
+constexpr int kCappedBound = 256, kCappedMinBlocks = 5;
+#endif
 
 // Launch shapes, from A/B runs on the H100 against vLLM's kernels (benchmarks/NOTES.md):
 //  - static plans: one vector per thread, a block per 256 vectors of a row (1 vector per thread
 //    beat 4 with a grid-stride loop at every size: shorter chains, and the hardware overlaps
 //    blocks better than one thread overlaps its own loads);
 //  - dynamic plans, many rows: one block per row, 4 vectors per thread held in registers (4
-//    beat 1, 2 and 8, and re-reading the row from L2 instead);
+//    beat 1, 2 and 8, and re-reading the row from L2 instead), registers capped as below;
 //  - dynamic plans, rows that do not fill the GPU: at most 256 threads per row, so a short row
 //    is spread over more threads (256 beat 128 and 512).
 template <typename T, class Plan, int kVecBytes>
@@ -188,7 +227,12 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
     } else if (few_rows && per_thread <= 2) {
       launch_rows_with<T, Plan, kVecBytes, 2>(plan, out, in, l, threads_for((nvec + 1) / 2), 1, stream);
     } else {
-      launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads_for((nvec + 3) / 4), 1, stream);
+      const int threads = threads_for((nvec + 3) / 4);
+      if (threads <= kCappedBound) {
+        launch_rows_with<T, Plan, kVecBytes, 4, kCappedBound, kCappedMinBlocks>(plan, out, in, l, threads, 1, stream);
+      } else {
+        launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads, 1, stream);
+      }
     }
   }
 }
