@@ -112,7 +112,7 @@ struct PairStorage {
 
 #endif
 
-// Whether an op is written over a storage-arithmetic policy (a static `eval<S>`) that
+// Whether an op is written over a storage-arithmetic policy (an `eval<S>` member) that
 // PairStorage<T> can evaluate two elements at a time.
 template <class Op, class = void>
 struct HasStorageForm : std::false_type {};
