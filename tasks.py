@@ -63,16 +63,17 @@ def lock(c, image="all", profile=None):
 
 
 @task(help={"target": TARGET_HELP + " (cpu and cuda share the CUDA image)", "profile": PROFILE_HELP,
-            "no_base": "fail instead of bootstrapping a missing base image"})
+            "no_base": "fail instead of bootstrapping a missing base image",
+            "force": "run the image build even when the image's inputs are unchanged"})
 @_clean_errors
-def image(c, target="cuda", profile=None, no_base=False):
+def image(c, target="cuda", profile=None, no_base=False, force=False):
     """Build the pinned toolchain image for a target."""
     cfg = config.load(profile=profile)
     client = engine.connect()
     key = images.image_key(_target(target))
     if not no_base:
         print(f"base: {images.bootstrap_base(client, cfg, key)}")
-    result = images.build_image(client, cfg, key)
+    result = images.build_image(client, cfg, key, force=force)
     print(f"\nimage {result.tag}: {result.image_id}\n  {result.size_bytes / 2**30:.2f} GiB, {result.seconds:.1f} s")
 
 

@@ -8,6 +8,8 @@ Dockerfile.cuda / Dockerfile.rocm with every pin passed as a build argument.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +23,8 @@ from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
 
 CONTEXT_ROOT = REPO_ROOT / ".cache" / "image-context"
+# Label on each toolchain image: the hash of everything it was built from (inputs_key).
+INPUTS_LABEL = "org.vllm-ops.inputs"
 
 
 class BaseImageMissing(BuildEnvError):
@@ -134,14 +138,38 @@ class ImageResult:
     seconds: float
 
 
-def build_image(client, cfg: EnvConfig, key: str, log=print) -> ImageResult:
+def inputs_key(client, cfg: EnvConfig, key: str) -> str:
+    """The hash of everything a toolchain image is built from: its Dockerfile, the wheel lock
+    (which pins every wheel by sha256), the toolchain-info script, the build arguments and the
+    base image's id. (A CA bundle only reaches the build stage, so it is left out.)"""
+    image = cfg.data["images"][key]
+    digest = hashlib.sha256()
+    for part in ((REPO_ROOT / image["dockerfile"]).read_bytes(), wheelhouse.lock_path(key).read_bytes(),
+                 (REPO_ROOT / "docker" / "toolchain_info.py").read_bytes(),
+                 json.dumps(build_args(cfg, key), sort_keys=True).encode(),
+                 client.images.get(image["base"]["name"]).id.encode()):
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()
+
+
+def build_image(client, cfg: EnvConfig, key: str, log=print, force: bool = False) -> ImageResult:
+    """Build the toolchain image, unless an image under its tag was built from the same inputs
+    (then no context of several GB is sent to the engine at all; `force` builds anyway)."""
     require_base(client, cfg, key)
     start = time.monotonic()
-    context = prepare_context(cfg, key)
     tag = cfg.data["images"][key]["tag"]
+    inputs = inputs_key(client, cfg, key)
+    if not force and image_exists(client, tag):
+        current = client.images.get(tag)
+        if ((current.attrs.get("Config") or {}).get("Labels") or {}).get(INPUTS_LABEL) == inputs:
+            wheelhouse.require_lock_matches(cfg, key)
+            log(f"image {tag} is up to date: built from the same Dockerfile, wheel lock, build arguments and "
+                "base image (--force rebuilds it)")
+            return ImageResult(tag, current.id, current.attrs.get("Size", 0), time.monotonic() - start)
+    context = prepare_context(cfg, key)
     tail: list[str] = []
     for chunk in client.api.build(path=str(context), tag=tag, buildargs=build_args(cfg, key),
-                                  rm=True, forcerm=True, decode=True):
+                                  labels={INPUTS_LABEL: inputs}, rm=True, forcerm=True, decode=True):
         if "error" in chunk:
             raise BuildEnvError(f"building image {tag} failed: {chunk['error'].strip()}\n" + "\n".join(tail))
         text = chunk.get("stream", "").rstrip("\n")

@@ -118,14 +118,18 @@ def check_lock_matches(cfg: EnvConfig, image_key: str) -> list[str]:
     return problems
 
 
-def populate(cfg: EnvConfig, image_key: str, dest: Path, wheelhouse: Path = WHEELHOUSE) -> list[Path]:
-    """Put every locked wheel, hash-verified, into `dest` (hard links where possible)."""
+def require_lock_matches(cfg: EnvConfig, image_key: str) -> None:
     problems = check_lock_matches(cfg, image_key)
     if problems:
         raise BuildEnvError(
             f"docker/requirements-{image_key}.lock does not match env.yaml "
             f"({'; '.join(problems)}); run `invoke lock --image {image_key}`"
         )
+
+
+def populate(cfg: EnvConfig, image_key: str, dest: Path, wheelhouse: Path = WHEELHOUSE) -> list[Path]:
+    """Put every locked wheel, hash-verified, into `dest` (hard links where possible)."""
+    require_lock_matches(cfg, image_key)
     source = wheelhouse / image_key
     entries = read_lock(image_key)
     missing = [e for e in entries if not (source / e["file"]).exists()]

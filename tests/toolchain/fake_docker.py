@@ -18,9 +18,9 @@ class FakeContainer:
 
 
 class FakeImage:
-    def __init__(self, tag):
+    def __init__(self, tag, labels=None):
         self.id = f"sha256:{'ab' * 32}"
-        self.attrs = {"Size": 123, "Config": {"Labels": {}}}
+        self.attrs = {"Size": 123, "Config": {"Labels": dict(labels or {})}}
         self.tag = tag
 
 
@@ -31,7 +31,9 @@ class FakeClient:
         import docker
 
         self._images = set(images)
+        self.labels: dict[str, dict] = {}  # image name -> its labels
         self.runs = []
+        self.builds = []  # keyword arguments of each api.build call
         self.script = script or (lambda call: (b"ok\n", 0, None))
         self.errors = docker.errors
         client = self
@@ -40,7 +42,7 @@ class FakeClient:
             def get(self, name):
                 if name not in client._images:
                     raise docker.errors.ImageNotFound(name)
-                return FakeImage(name)
+                return FakeImage(name, client.labels.get(name))
 
         class Volumes:
             def get(self, name):
@@ -53,7 +55,15 @@ class FakeClient:
                 output, status, effect = client.script(call)
                 return FakeContainer(output, status, effect)
 
+        class Api:
+            def build(self, **kwargs):
+                client.builds.append(kwargs)
+                client._images.add(kwargs["tag"])
+                client.labels[kwargs["tag"]] = kwargs.get("labels") or {}
+                yield {"stream": "Successfully built\n"}
+
         self.images, self.volumes, self.containers = Images(), Volumes(), Containers()
+        self.api = Api()
 
     def ping(self):
         return True
