@@ -107,3 +107,15 @@ def test_test_run_mounts_the_artifact_read_only(fake_repo):
     assert run["volumes"][str(dist)] == {"bind": "/dist", "mode": "ro"}
     assert "pytest" in run["command"][-1] and "-k silu" in run["command"][-1]
     assert "device_requests" not in run
+
+
+def test_gpu_test_run_requests_every_gpu_and_requires_them(fake_repo):
+    dist = fake_repo / "dist" / "cuda"
+    dist.mkdir(parents=True)
+    (dist / LIBRARY_NAME).write_bytes(b"lib")
+    client = FakeClient(images=[CFG.image("cuda")["tag"]], script=lambda call: (b"1 passed\n", 0, None))
+    assert container.test(client, CFG, "cuda", gpus=True, log=lambda line: None) == 0
+    run = client.runs[-1]
+    [request] = run["device_requests"]
+    assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
+    assert run["environment"]["VLLM_OPS_REQUIRE_GPU"] == "1"
