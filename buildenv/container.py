@@ -143,12 +143,11 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
     build_dir = host_build_dir(target)
     jobs = jobs or cfg.max_jobs(target)
     compile_in_image(client, cfg, target, build_dir, jobs, log, source_dir)
-    tag = cfg.image(target)["tag"]
+    image = images.image_info(client, cfg.image(target)["tag"])
     toolchain = json.loads((build_dir / "toolchain.json").read_text())
     audit = abi_summary(cfg, build_dir / LIBRARY_NAME)
     if target in WHEEL_TARGETS:
-        stamp = wheel_inputs_stamp(build_dir / LIBRARY_NAME, source_dir, audit["platform_tag"],
-                                   images.image_info(client, tag)["id"])
+        stamp = wheel_inputs_stamp(build_dir / LIBRARY_NAME, source_dir, audit["platform_tag"], image["id"])
         stamp_file = build_dir / "wheel-inputs.sha256"
         current = sorted(build_dir.glob("*.whl"))
         if not (current and stamp_file.exists() and stamp_file.read_text() == stamp):
@@ -157,8 +156,7 @@ def build(client, cfg: EnvConfig, target: str, jobs: int | None = None, log=prin
             build_wheel(client, cfg, target, build_dir, jobs, audit["platform_tag"], log, source_dir,
                         cache_key=stamp)
             stamp_file.write_text(stamp)
-    published = manifest.publish(cfg, target, build_dir, dist_dir(target), images.image_info(client, tag), toolchain,
-                                 extra={"abi": audit})
+    published = manifest.publish(cfg, target, build_dir, dist_dir(target), image, toolchain, extra={"abi": audit})
     return BuildResult(published, manifest.sha256_file(published), time.monotonic() - start)
 
 

@@ -35,14 +35,18 @@ def image_key(target: str) -> str:
     return "rocm" if target == "rocm" else "cuda"
 
 
-def image_exists(client, name: str) -> bool:
+def find_image(client, name: str):
+    """The engine's image under `name`, or None."""
     import docker  # noqa: PLC0415
 
     try:
-        client.images.get(name)
-        return True
+        return client.images.get(name)
     except docker.errors.ImageNotFound:
-        return False
+        return None
+
+
+def image_exists(client, name: str) -> bool:
+    return find_image(client, name) is not None
 
 
 def require_base(client, cfg: EnvConfig, key: str) -> str:
@@ -154,13 +158,13 @@ def inputs_key(client, cfg: EnvConfig, key: str) -> str:
 
 def build_image(client, cfg: EnvConfig, key: str, log=print, force: bool = False) -> ImageResult:
     """Build the toolchain image, unless an image under its tag was built from the same inputs
-    (then no context of several GB is sent to the engine at all; `force` builds anyway)."""
+    (then no build context, hundreds of MB of wheels, is sent to the engine; `force` builds anyway)."""
     require_base(client, cfg, key)
     start = time.monotonic()
     tag = cfg.data["images"][key]["tag"]
     inputs = inputs_key(client, cfg, key)
-    if not force and image_exists(client, tag):
-        current = client.images.get(tag)
+    current = None if force else find_image(client, tag)
+    if current is not None:
         if ((current.attrs.get("Config") or {}).get("Labels") or {}).get(INPUTS_LABEL) == inputs:
             wheelhouse.require_lock_matches(cfg, key)
             log(f"image {tag} is up to date: built from the same Dockerfile, wheel lock, build arguments and "
