@@ -58,7 +58,8 @@ def test_per_token_matches_reference(with_ub, lead, hidden, dtype, fp8, device):
 
 
 # (rows, cols, scale shape, group_shape): DeepSeek (1, 128) groups, 128x128-style blocks, per
-# column and per token as 1-D scales, 2-D scales with and without an explicit group_shape.
+# column and per token as 1-D scales, 2-D scales with and without an explicit group_shape, groups
+# narrower than and as wide as one vector.
 GROUPS = [
     (64, 1024, (64, 8), (1, 128)),
     (64, 1024, (4, 8), None),
@@ -67,6 +68,8 @@ GROUPS = [
     (64, 1024, (64,), (1, -1)),
     (64, 1024, (64, 1), None),
     (64, 1024, (1, 1024), None),
+    (16, 256, (4, 64), (4, 4)),  # groups narrower than a 16-byte fp16/bf16 vector
+    (8, 256, (8, 32), (1, 8)),
     (6, 20, (3, 5), (2, 4)),
     (5, 7, (1,), (-1, -1)),
 ]

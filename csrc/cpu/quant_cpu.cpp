@@ -25,7 +25,7 @@ quant::Stats row_stats(const T* row, int64_t cols) {
 
 template <>
 struct QuantLauncher<CpuBackend> {
-  template <typename T, class Plan>
+  template <typename T, RowOrder, class Plan>
   static void rows(const Plan& plan, typename Plan::Out* out, const T* in, RowLayout2D l, const Tensor&) {
     const int64_t grain_rows = kGrainElements / l.cols + 1;
     torch::stable::parallel_for(0, l.rows, grain_rows, [&](int64_t begin, int64_t end) {

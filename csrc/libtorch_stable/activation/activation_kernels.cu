@@ -22,6 +22,7 @@ namespace {
 
 constexpr int64_t kMaxGridY = 65535;
 constexpr int64_t kSmallProblemBytes = 8 << 20;  // output bytes under which latency dominates
+constexpr int kRowThreads = 256;                  // at most, per block of the row kernel
 
 // The input vectors behind one output vector: gate and up (or the two interleaved halves), or
 // just x for unary ops.
@@ -74,8 +75,8 @@ __device__ __forceinline__ V compute_vec(const Op& op, const VecInputs<V>& in) {
 
 // kVecBytes == 0: scalar accesses.
 template <typename T, class Op, int kVecBytes>
-__global__ void activation_row_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
-                                      int64_t d, Op op) {
+__device__ __forceinline__ void activation_rows(T* __restrict__ out, const T* __restrict__ in, int64_t rows,
+                                                int64_t d, Op op) {
   const int64_t in_width = act::input_row_width<Op>(d);
   const int64_t first = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
   const int64_t step = static_cast<int64_t>(gridDim.y) * blockDim.x;
@@ -92,6 +93,29 @@ __global__ void activation_row_kernel(T* __restrict__ out, const T* __restrict__
       for (int64_t i = first; i < d; i += step) out_row[i] = act::apply_at(op, in_row, d, i);
     }
   }
+}
+
+template <typename T, class Op, int kVecBytes>
+__global__ void activation_row_kernel(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t d, Op op) {
+  activation_rows<T, Op, kVecBytes>(out, in, rows, d, op);
+}
+
+// The row kernel held to 32 registers (8 blocks of 256 threads per SM), for the ops where that
+// measured faster on the H100: gelu_and_mul (erf), whose uncapped build takes 36-42 registers
+// and lost up to 10 % to vLLM on 2048-wide rows (with the cap: at least 0.97x). The same cap made
+// the silu-type ops spill and lose up to 20 %, so it is not applied to them. CUDA only: HIP's
+// second launch bound means something else.
+template <class Op>
+constexpr bool kCapRowRegisters = false;
+#ifndef USE_ROCM
+template <>
+constexpr bool kCapRowRegisters<act::ActAndMul<act::GeluErf, true>> = true;
+#endif
+
+template <typename T, class Op, int kVecBytes>
+__global__ void __launch_bounds__(kRowThreads, 8)
+    activation_row_kernel_32_registers(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t d, Op op) {
+  activation_rows<T, Op, kVecBytes>(out, in, rows, d, op);
 }
 
 // Tiles split each row evenly (tile_items <= kTileThreads * kUnroll), so no block is mostly idle.
@@ -135,13 +159,17 @@ void launch_rows(const Op& op, T* out, const T* in, int64_t rows, int64_t d, int
   const int64_t items_per_row = kVecBytes > 0 ? d / (kVecBytes / sizeof(T)) : d;
   // Many rows: one 256-thread block per row. Few rows (or a unary op's single flattened row):
   // several blocks per row so that every SM has work.
-  const int threads = static_cast<int>(std::min<int64_t>(256, (items_per_row + 31) / 32 * 32));
+  const int threads = static_cast<int>(std::min<int64_t>(kRowThreads, (items_per_row + 31) / 32 * 32));
   const int64_t blocks_per_row_needed = (items_per_row + threads - 1) / threads;
   const int64_t wanted_blocks = 4 * sms * (1024 / threads);
   const int64_t row_share = rows == 1 ? kMaxGridY : (wanted_blocks + rows - 1) / rows;
   const int64_t blocks_per_row = std::max<int64_t>(1, std::min({blocks_per_row_needed, row_share, kMaxGridY}));
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(rows, INT32_MAX)), static_cast<unsigned>(blocks_per_row));
-  activation_row_kernel<T, Op, kVecBytes><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+  if constexpr (kCapRowRegisters<Op>) {
+    activation_row_kernel_32_registers<T, Op, kVecBytes><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+  } else {
+    activation_row_kernel<T, Op, kVecBytes><<<grid, threads, 0, stream>>>(out, in, rows, d, op);
+  }
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 //    reduction, then quantized from there. Longer rows are read a second time.
 //  - static plans give every vector of a row its own thread, in blocks along the row; per-tensor
 //    ones over contiguous tensors see the whole tensor as one row.
-// Each thread issues its loads (16-byte vectors where pointers, strides and widths allow, scalars
-// otherwise) before it converts, so several are in flight. Indices are 64-bit.
+// Each thread issues its loads (16-byte vectors where pointers, strides, widths and scale groups
+// allow, scalars otherwise) before it converts, so several are in flight. Indices are 64-bit.
 // The per-tensor dynamic fp8 scale is one more kernel: block maxima combined by an atomic max on
 // the float's bits (non-negative floats order like their bit patterns).
 
@@ -95,7 +95,10 @@ struct alignas(sizeof(V)) Packed<V, true> {
   }
 };
 
-template <typename T, class Plan, int kVecBytes, int kCachedVecs, int kBoundThreads = kMaxThreads, int kMinBlocks = 1>
+// kTailFirst: rows, and vectors within them, are visited from the end (a second pass over an input
+// that was just read from start to end, whose end is still in L2).
+template <typename T, class Plan, int kVecBytes, int kCachedVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
+          int kMinBlocks = 1>
 __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
   using V = Vec<T, kVecBytes>;
@@ -108,7 +111,8 @@ __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(t
   const int64_t chunk = kCachedVecs * step;
   const bool row_cached = kHasStats && nvec <= chunk;
 
-  for (int64_t r = blockIdx.x; r < l.rows; r += gridDim.x) {
+  for (int64_t visit_row = blockIdx.x; visit_row < l.rows; visit_row += gridDim.x) {
+    const int64_t r = kTailFirst ? l.rows - 1 - visit_row : visit_row;
     const V* in_row = reinterpret_cast<const V*>(in + r * l.in_stride);
     OV* out_row = reinterpret_cast<OV*>(out + r * l.out_stride);
     using Cached = Packed<V, kHasStats && sizeof(V) >= 4>;
@@ -136,19 +140,21 @@ __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(t
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u) {
           const int64_t i = base + u * step;
-          if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[i];
+          if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[kTailFirst ? nvec - 1 - i : i];
         }
       }
       // After the loads are issued, so a static plan's scale load overlaps them.
       const auto quantize = plan.for_row(r, stats);
 #pragma unroll
       for (int u = 0; u < kCachedVecs; ++u) {
-        const int64_t i = base + u * step;
-        if (i < nvec) {
+        const int64_t visit = base + u * step;
+        if (visit < nvec) {
+          const int64_t i = kTailFirst ? nvec - 1 - visit : visit;
           const V x = cache[u].get();
+          const auto quantize_vec = quant::for_columns<V::kSize>(quantize, i * V::kSize);
           OV q;
 #pragma unroll
-          for (int k = 0; k < V::kSize; ++k) q.v[k] = quantize(static_cast<float>(x.v[k]), i * V::kSize + k);
+          for (int k = 0; k < V::kSize; ++k) q.v[k] = quantize_vec(static_cast<float>(x.v[k]), i * V::kSize + k);
           out_row[i] = q;
         }
       }
@@ -187,20 +193,27 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
-template <typename T, class Plan, int kVecBytes, int kVecs, int kBoundThreads = kMaxThreads, int kMinBlocks = 1>
+template <typename T, class Plan, int kVecBytes, int kVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
+          int kMinBlocks = 1>
 void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int threads,
                       int64_t blocks_per_row, gpuStream_t stream) {
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
-  quant_rows_kernel<T, Plan, kVecBytes, kVecs, kBoundThreads, kMinBlocks><<<grid, threads, 0, stream>>>(out, in, l, plan);
+  quant_rows_kernel<T, Plan, kVecBytes, kVecs, kTailFirst, kBoundThreads, kMinBlocks>
+      <<<grid, threads, 0, stream>>>(out, in, l, plan);
 }
 
-// The many-rows dynamic kernel with at most 256 threads, capped at 48 registers (10 blocks of
-// 128 threads per SM instead of 8): measured on the H100, 40 and 48 beat no cap, and 32 spills.
+// Register caps (CUDA; HIP's second launch bound means something else), measured on the H100:
+//  - the many-rows dynamic kernel with at most 256 threads: 48 registers (10 blocks of 128
+//    threads per SM instead of 8); 40 and 48 beat no cap, and 32 spills.
+//  - static per-tensor plans: 32 registers, so 8 blocks of 256 threads fit per SM (nvcc gives
+//    fp16/bf16 static int8 34, which fits 6). Group-scale kernels would spill under it.
 #ifdef USE_ROCM
-constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;  // HIP's second bound means something else
+constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;
+constexpr int kStaticBound = kMaxThreads, kStaticMinBlocks = 1;
 #else
 constexpr int kCappedBound = 256, kCappedMinBlocks = 5;
+constexpr int kStaticBound = 256, kStaticMinBlocks = 8;
 #endif
 
 // Launch shapes, from A/B runs on the H100 against vLLM's kernels (benchmarks/NOTES.md):
@@ -211,15 +224,21 @@ constexpr int kCappedBound = 256, kCappedMinBlocks = 5;
 //    beat 1, 2 and 8, and re-reading the row from L2 instead), registers capped as below;
 //  - dynamic plans, rows that do not fill the GPU: at most 256 threads per row, so a short row
 //    is spread over more threads (256 beat 128 and 512).
-template <typename T, class Plan, int kVecBytes>
+template <typename T, RowOrder kOrder, class Plan, int kVecBytes>
 void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int device,
                  gpuStream_t stream) {
   constexpr int kRowThreads = 256;
+  static_assert(kRowThreads <= kStaticBound, "static plans launch at most kStaticBound threads");
   const int64_t nvec = l.cols / (kVecBytes / static_cast<int>(sizeof(T)));
   if constexpr (Plan::kStats == quant::RowStats::kNone) {
     const int threads = threads_for(std::min<int64_t>(nvec, kRowThreads));
-    launch_rows_with<T, Plan, kVecBytes, 1>(plan, out, in, l, threads, (nvec + threads - 1) / threads, stream);
+    const int64_t blocks_per_row = (nvec + threads - 1) / threads;
+    constexpr bool kTailFirst = kOrder == RowOrder::kTailFirst;
+    constexpr int kMinBlocks = Plan::kPerTensor ? kStaticMinBlocks : 1;
+    launch_rows_with<T, Plan, kVecBytes, 1, kTailFirst, kStaticBound, kMinBlocks>(plan, out, in, l, threads,
+                                                                                 blocks_per_row, stream);
   } else {
+    static_assert(kOrder == RowOrder::kAny, "plans with statistics read each row in their own order");
     const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)};
     const int64_t per_thread = (nvec + kRowThreads - 1) / kRowThreads;
     if (few_rows && per_thread <= 1) {
@@ -229,7 +248,8 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
     } else {
       const int threads = threads_for((nvec + 3) / 4);
       if (threads <= kCappedBound) {
-        launch_rows_with<T, Plan, kVecBytes, 4, kCappedBound, kCappedMinBlocks>(plan, out, in, l, threads, 1, stream);
+        launch_rows_with<T, Plan, kVecBytes, 4, false, kCappedBound, kCappedMinBlocks>(plan, out, in, l, threads, 1,
+                                                                                      stream);
       } else {
         launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads, 1, stream);
       }
@@ -241,7 +261,7 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
 
 template <>
 struct QuantLauncher<GpuBackend> {
-  template <typename T, class Plan>
+  template <typename T, RowOrder kOrder, class Plan>
   static void rows(const Plan& plan, typename Plan::Out* out, const T* in, RowLayout2D l, const Tensor& input) {
     if constexpr (Plan::kPerTensor) {
       if (l.in_stride == l.cols && l.out_stride == l.cols) {
@@ -255,10 +275,10 @@ struct QuantLauncher<GpuBackend> {
     const gpuStream_t stream = current_gpu_stream(device);
     constexpr int64_t n = 16 / sizeof(T);
     if (rows_split(in, l.in_stride, sizeof(T), n, l.cols) &&
-        rows_split(out, l.out_stride, sizeof(typename Plan::Out), n, l.cols)) {
-      launch_rows<T, Plan, 16>(plan, out, in, l, device, stream);
+        rows_split(out, l.out_stride, sizeof(typename Plan::Out), n, l.cols) && quant::uniform_over(plan, n)) {
+      launch_rows<T, kOrder, Plan, 16>(plan, out, in, l, device, stream);
     } else {
-      launch_rows<T, Plan, sizeof(T)>(plan, out, in, l, device, stream);
+      launch_rows<T, kOrder, Plan, sizeof(T)>(plan, out, in, l, device, stream);
     }
     VLLM_OPS_GPU_CHECK(gpuGetLastError());
   }

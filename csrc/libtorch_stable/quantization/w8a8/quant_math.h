@@ -95,6 +95,13 @@ VLLM_OPS_HOST_DEVICE Fp8 float_to_fp8_sat(float x) {
   return Fp8(clamped);
 }
 
+// a / b for non-negative a and positive b; 32-bit division (a third of the 64-bit sequence on
+// GPUs) when both fit, as they do for any realistic row.
+VLLM_OPS_HOST_DEVICE int64_t quotient(int64_t a, int64_t b) {
+  if (((a | b) >> 32) == 0) return static_cast<uint32_t>(a) / static_cast<uint32_t>(b);
+  return a / b;
+}
+
 // ---- per-row statistics ------------------------------------------------------------------------
 
 enum class RowStats { kNone, kAbsMax, kMinMax };
@@ -161,10 +168,25 @@ template <class Fp8>
 struct Fp8GroupRow {
   const float* scale_row;  // scale + (r / gr) * stride_r
   int64_t group_cols, stride_c;
+  VLLM_OPS_HOST_DEVICE float inv_scale_at(int64_t c) const {
+    return 1.0f / scale_row[quotient(c, group_cols) * stride_c];
+  }
   VLLM_OPS_HOST_DEVICE Fp8 operator()(float x, int64_t c) const {
-    return float_to_fp8_sat<Fp8>(x * (1.0f / scale_row[(c / group_cols) * stride_c]));
+    return float_to_fp8_sat<Fp8>(x * inv_scale_at(c));
   }
 };
+
+// The quantizer of the kN columns from c0 (a multiple of kN), for kernels that hoist per-column
+// work out of their vectors: the element quantizer itself unless it depends on the column.
+// Callers check uniform_over(plan, kN) first.
+template <int kN, class Q>
+VLLM_OPS_HOST_DEVICE Q for_columns(const Q& q, int64_t) {
+  return q;
+}
+template <int kN, class Fp8>
+VLLM_OPS_HOST_DEVICE Fp8MulInverse<Fp8> for_columns(const Fp8GroupRow<Fp8>& q, int64_t c0) {
+  return {q.inv_scale_at(c0)};
+}
 
 // ---- plans: how each op turns a row (and its statistics) into an element quantizer -----------------
 // A plan is passed by value to kernels. `for_row` is evaluated by every thread of a row;
@@ -248,10 +270,20 @@ struct GroupFp8Plan {
   const float* scale;
   int64_t group_rows, group_cols, stride_r, stride_c;
   VLLM_OPS_HOST_DEVICE Fp8GroupRow<Fp8> for_row(int64_t row, Stats) const {
-    return {scale + (row / group_rows) * stride_r, group_cols, stride_c};
+    return {scale + quotient(row, group_rows) * stride_r, group_cols, stride_c};
   }
   VLLM_OPS_HOST_DEVICE void store_row(int64_t, Stats) const {}
 };
+
+// Whether every run of n columns from a multiple of n has one quantizer (for_columns<n>).
+template <class Plan>
+VLLM_OPS_HOST_DEVICE bool uniform_over(const Plan&, int64_t) {
+  return true;
+}
+template <class Fp8>
+VLLM_OPS_HOST_DEVICE bool uniform_over(const GroupFp8Plan<Fp8>& plan, int64_t n) {
+  return plan.group_cols % n == 0;
+}
 
 // The per-tensor scale from the tensor's absmax (division by M is monotonic, so the max of the
 // per-row quotients equals the quotient of the max).

@@ -23,9 +23,14 @@ struct RowLayout2D {
   int64_t rows, cols, in_stride, out_stride;
 };
 
+// The order a backend may visit an input in: kTailFirst when that input was just read from start
+// to end, so a backend with a cache can take what is still cached first. Results do not depend
+// on it.
+enum class RowOrder { kAny, kTailFirst };
+
 // Each backend provides, for T in {float, Half, BFloat16}:
-//   template <typename T, class Plan> static void rows(const Plan&, Plan::Out* out, const T* in,
-//                                                      RowLayout2D, const Tensor& input);
+//   template <typename T, RowOrder, class Plan> static void rows(const Plan&, Plan::Out* out,
+//                                                      const T* in, RowLayout2D, const Tensor& input);
 //   template <typename T, class Fp8> static void tensor_scale(float* scale, const T* in, RowLayout2D,
 //                                                           const Tensor& input);
 // `rows` computes each row's statistics (if the plan has any), stores the plan's per-row outputs
@@ -114,11 +119,11 @@ inline std::string dims_str(int64_t a, int64_t b) {
 }  // namespace quant_checks
 
 // Runs `plan` over the rows of input into out.
-template <class Backend, typename T, class Plan>
+template <class Backend, typename T, RowOrder kOrder = RowOrder::kAny, class Plan>
 void quantize_rows(const Plan& plan, Tensor& out, const Tensor& input, const RowLayout2D& l) {
   if (l.rows == 0 || l.cols == 0) return;
-  QuantLauncher<Backend>::template rows<T>(plan, static_cast<typename Plan::Out*>(out.mutable_data_ptr()),
-                                           static_cast<const T*>(input.const_data_ptr()), l, input);
+  QuantLauncher<Backend>::template rows<T, kOrder>(plan, static_cast<typename Plan::Out*>(out.mutable_data_ptr()),
+                                                   static_cast<const T*>(input.const_data_ptr()), l, input);
 }
 
 // Calls body(scalar_t{}) for the input dtype.
@@ -268,7 +273,7 @@ void QuantOps<B>::dynamic_scaled_fp8_quant(Tensor& out, const Tensor& input, Ten
     // An empty input has absmax 0, hence scale 0.
     QuantLauncher<B>::template tensor_scale<T, decltype(fp8)>(s, static_cast<const T*>(input.const_data_ptr()), l,
                                                               input);
-    quantize_rows<B, T>(quant::StaticFp8Plan<decltype(fp8)>{s}, out, input, l);
+    quantize_rows<B, T, RowOrder::kTailFirst>(quant::StaticFp8Plan<decltype(fp8)>{s}, out, input, l);
   });
 }
 
