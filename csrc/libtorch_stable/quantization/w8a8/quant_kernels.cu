@@ -206,8 +206,11 @@ void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, co
 // Register caps (CUDA; HIP's second launch bound means something else), measured on the H100:
 //  - the many-rows dynamic kernel with at most 256 threads: 48 registers (10 blocks of 128
 //    threads per SM instead of 8); 40 and 48 beat no cap, and 32 spills.
-//  - static per-tensor plans: 32 registers, so 8 blocks of 256 threads fit per SM (nvcc gives
-//    fp16/bf16 static int8 34, which fits 6). Group-scale kernels would spill under it.
+//  - static plans: 32 registers, so 8 blocks of 256 threads fit per SM. Uncapped, nvcc gives
+//    fp16/bf16 static int8 34 registers and the (1, 128)-group kernels 34-36, which fit 6-7
+//    blocks: 0.90-0.94x vLLM and 0.82-0.85 of copy bandwidth at >= 4096 tokens, against
+//    0.97-1.20x and >= 0.91 with the cap. (Only the rarely used scalar fp32 -> e4m3fnuz group
+//    kernel spills, 8 bytes.)
 #ifdef USE_ROCM
 constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;
 constexpr int kStaticBound = kMaxThreads, kStaticMinBlocks = 1;
@@ -234,9 +237,8 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
     const int threads = threads_for(std::min<int64_t>(nvec, kRowThreads));
     const int64_t blocks_per_row = (nvec + threads - 1) / threads;
     constexpr bool kTailFirst = kOrder == RowOrder::kTailFirst;
-    constexpr int kMinBlocks = Plan::kPerTensor ? kStaticMinBlocks : 1;
-    launch_rows_with<T, Plan, kVecBytes, 1, kTailFirst, kStaticBound, kMinBlocks>(plan, out, in, l, threads,
-                                                                                 blocks_per_row, stream);
+    launch_rows_with<T, Plan, kVecBytes, 1, kTailFirst, kStaticBound, kStaticMinBlocks>(plan, out, in, l, threads,
+                                                                                       blocks_per_row, stream);
   } else {
     static_assert(kOrder == RowOrder::kAny, "plans with statistics read each row in their own order");
     const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)};
