@@ -102,7 +102,7 @@ __global__ void activation_row_kernel(T* __restrict__ out, const T* __restrict__
 
 // The row kernel held to 32 registers (8 blocks of 256 threads per SM), for the ops where that
 // measured faster on the H100: gelu_and_mul (erf), whose uncapped build takes 36-42 registers
-// and lost up to 10 % to vLLM on 2048-wide rows (with the cap: at least 0.97x). The same cap made
+// and lost up to 10 % to vLLM on 2048-wide rows (with the cap: at least 0.96x). The same cap made
 // the silu-type ops spill and lose up to 20 %, so it is not applied to them. CUDA only: HIP's
 // second launch bound means something else.
 template <class Op>

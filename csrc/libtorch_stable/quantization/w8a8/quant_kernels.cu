@@ -224,7 +224,7 @@ constexpr int kStaticBound = 256, kStaticMinBlocks = 8;
 //    beat 4 with a grid-stride loop at every size: shorter chains, and the hardware overlaps
 //    blocks better than one thread overlaps its own loads);
 //  - dynamic plans, many rows: one block per row, 4 vectors per thread held in registers (4
-//    beat 1, 2 and 8, and re-reading the row from L2 instead), registers capped as below;
+//    beat 1, 2 and 8, and re-reading the row from L2 instead), registers capped as above;
 //  - dynamic plans, rows that do not fill the GPU: at most 256 threads per row, so a short row
 //    is spread over more threads (256 beat 128 and 512).
 template <typename T, RowOrder kOrder, class Plan, int kVecBytes>
