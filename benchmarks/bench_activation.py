@@ -74,10 +74,14 @@ def bench_case(name, dtype, tokens, d, vllm, compiled_cache, torch_ops):
     sets = common.rotating_sets(make, moved)
     ours_op = getattr(getattr(torch.ops, vllm_ops.namespace), name)
     row = {"op": name, "dtype": str(dtype).replace("torch.", ""), "tokens": tokens, "d": d, "bytes": moved}
-    row["ours_us"] = common.time_us(lambda x, o: ours_op(o, x, *args), sets)
-    if vllm is not None:
+    def ours(x, o):
+        ours_op(o, x, *args)
+
+    if vllm is None:
+        row["ours_us"] = common.time_us(ours, sets)
+    else:
         vllm_op = getattr(vllm, name)
-        row["vllm_us"] = common.time_us(lambda x, o: vllm_op(o, x, *args), sets)
+        row["ours_us"], row["vllm_us"] = common.time_pair_us(ours, lambda x, o: vllm_op(o, x, *args), sets)
         row["speedup_vs_vllm"] = row["vllm_us"] / row["ours_us"]
     if name in torch_ops and name in TORCH_FORMULATIONS:
         fn = TORCH_FORMULATIONS[name]

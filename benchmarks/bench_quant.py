@@ -79,10 +79,14 @@ def bench_case(variant, dtype, tokens, hidden, vllm, compiled_cache, torch_varia
     ours_op = getattr(getattr(torch.ops, vllm_ops.namespace), name)
     row = {"variant": variant, "dtype": str(dtype).replace("torch.", ""), "tokens": tokens, "hidden": hidden,
            "bytes": moved}
-    row["ours_us"] = common.time_us(lambda x, o, *e: ours_op(o, x, *e), sets)
-    if vllm is not None:
+    def ours(x, o, *e):
+        ours_op(o, x, *e)
+
+    if vllm is None:
+        row["ours_us"] = common.time_us(ours, sets)
+    else:
         vllm_op = getattr(vllm, name)
-        row["vllm_us"] = common.time_us(lambda x, o, *e: vllm_op(o, x, *e), sets)
+        row["ours_us"], row["vllm_us"] = common.time_pair_us(ours, lambda x, o, *e: vllm_op(o, x, *e), sets)
         row["speedup_vs_vllm"] = row["vllm_us"] / row["ours_us"]
     if variant in torch_variants:
         compiled = compiled_cache.setdefault(variant, torch.compile(TORCH_FORMULATIONS[variant], dynamic=False))

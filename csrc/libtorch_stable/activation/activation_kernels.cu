@@ -21,7 +21,12 @@ namespace vllm_ops {
 namespace {
 
 constexpr int64_t kMaxGridY = 65535;
-constexpr int64_t kSmallProblemBytes = 8 << 20;  // output bytes under which latency dominates
+// Output bytes up to which a problem is latency-bound and takes 8-byte vectors (more threads,
+// shorter per-thread chains). Unary ops switch to 16-byte vectors earlier: A/B on the H100, all
+// 15 unary cases between 2 and 8 MB (256 tokens x 5632 and 14336) ran 2-8 % faster with 16-byte
+// vectors, while the gated ops' cases there were mixed (up to 12 % slower for fp16/bf16).
+constexpr int64_t kSmallProblemBytes = 8 << 20;
+constexpr int64_t kSmallUnaryProblemBytes = 2 << 20;
 constexpr int kRowThreads = 256;                  // at most, per block of the row kernel
 
 // The input vectors behind one output vector: gate and up (or the two interleaved halves), or
@@ -183,7 +188,8 @@ struct GpuBackend {
     const gpuStream_t stream = current_gpu_stream(device);
     const int64_t sms = multiprocessor_count(device);
     const int64_t d_bytes = d * static_cast<int64_t>(sizeof(T));
-    const bool small = rows * d_bytes <= kSmallProblemBytes;
+    const bool small = rows * d_bytes <= (Op::kLayout == act::RowLayout::kUnary ? kSmallUnaryProblemBytes
+                                                                                 : kSmallProblemBytes);
     // fp16 is left to the row kernel: A/B on the H100, the tiled kernel lost up to 13 % on fp16
     // rows of 14336 (gelu_tanh_and_mul, fatrelu_and_mul) while winning up to 8 % on bf16 ones.
     const bool tiled = !std::is_same_v<T, c10::Half> && rows >= 1024 && d_bytes >= 16 * 1024;
