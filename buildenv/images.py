@@ -50,14 +50,16 @@ def image_exists(client, name: str) -> bool:
 
 
 def require_base(client, cfg: EnvConfig, key: str) -> str:
+    """The id of the target's base image, which must be in the local engine."""
     base = cfg.data["images"][key]["base"]
-    if not image_exists(client, base["name"]):
+    image = find_image(client, base["name"])
+    if image is None:
         raise BaseImageMissing(
             f"base image {base['name']} (env.yaml images.{key}.base) is not in the local engine. "
             f"Create it with `invoke base --image {key}` (debootstraps Debian {base['suite']} from "
             f"{cfg.data['debian']['mirror']}), or `invoke build` does it for you unless --no-base."
         )
-    return base["name"]
+    return image.id
 
 
 def debootstrap_command(suite: str, rootfs: Path, mirror: str) -> list[str]:
@@ -142,16 +144,16 @@ class ImageResult:
     seconds: float
 
 
-def inputs_key(client, cfg: EnvConfig, key: str) -> str:
+def inputs_key(cfg: EnvConfig, key: str, base_id: str) -> str:
     """The hash of everything a toolchain image is built from: its Dockerfile, the wheel lock
     (which pins every wheel by sha256), the toolchain-info script, the build arguments and the
-    base image's id. (A CA bundle only reaches the build stage, so it is left out.)"""
+    base image's id (require_base). (A CA bundle only reaches the build stage, so it is left out.)"""
     image = cfg.data["images"][key]
     digest = hashlib.sha256()
     for part in ((REPO_ROOT / image["dockerfile"]).read_bytes(), wheelhouse.lock_path(key).read_bytes(),
                  (REPO_ROOT / "docker" / "toolchain_info.py").read_bytes(),
                  json.dumps(build_args(cfg, key), sort_keys=True).encode(),
-                 client.images.get(image["base"]["name"]).id.encode()):
+                 base_id.encode()):
         digest.update(hashlib.sha256(part).digest())
     return digest.hexdigest()
 
@@ -159,10 +161,10 @@ def inputs_key(client, cfg: EnvConfig, key: str) -> str:
 def build_image(client, cfg: EnvConfig, key: str, log=print, force: bool = False) -> ImageResult:
     """Build the toolchain image, unless an image under its tag was built from the same inputs
     (then no build context, hundreds of MB of wheels, is sent to the engine; `force` builds anyway)."""
-    require_base(client, cfg, key)
+    base_id = require_base(client, cfg, key)
     start = time.monotonic()
     tag = cfg.data["images"][key]["tag"]
-    inputs = inputs_key(client, cfg, key)
+    inputs = inputs_key(cfg, key, base_id)
     current = None if force else find_image(client, tag)
     if current is not None:
         if ((current.attrs.get("Config") or {}).get("Labels") or {}).get(INPUTS_LABEL) == inputs:

@@ -73,7 +73,8 @@ def _client_with_image(key, labels=None):
 def test_image_with_unchanged_inputs_is_not_rebuilt(monkeypatch):
     monkeypatch.setattr(images, "prepare_context", lambda cfg, key: pytest.fail("no context for an unchanged image"))
     client = _client_with_image("cuda")
-    client.labels[CFG.data["images"]["cuda"]["tag"]] = {images.INPUTS_LABEL: images.inputs_key(client, CFG, "cuda")}
+    inputs = images.inputs_key(CFG, "cuda", images.require_base(client, CFG, "cuda"))
+    client.labels[CFG.data["images"]["cuda"]["tag"]] = {images.INPUTS_LABEL: inputs}
     lines = []
     images.build_image(client, CFG, "cuda", log=lines.append)
     assert client.builds == [] and "up to date" in lines[0]
@@ -83,13 +84,14 @@ def test_image_is_built_with_its_inputs_label_when_they_changed_or_when_forced(m
     monkeypatch.setattr(images, "prepare_context", lambda cfg, key: tmp_path)
     client = _client_with_image("rocm", labels={images.INPUTS_LABEL: "an older key"})
     images.build_image(client, CFG, "rocm", log=lambda line: None)
-    key = images.inputs_key(client, CFG, "rocm")
+    key = images.inputs_key(CFG, "rocm", images.require_base(client, CFG, "rocm"))
     assert client.builds[-1]["labels"] == {images.INPUTS_LABEL: key}
     images.build_image(client, CFG, "rocm", log=lambda line: None, force=True)
     assert len(client.builds) == 2
 
 
 def test_inputs_key_follows_the_build_arguments(env_data, write_env):
-    client = _client_with_image("cuda")
+    base_id = images.require_base(_client_with_image("cuda"), CFG, "cuda")
     env_data["images"]["cuda"]["apt"]["g++-12"] = "0.0-test"
-    assert images.inputs_key(client, config.load(write_env(env_data)), "cuda") != images.inputs_key(client, CFG, "cuda")
+    changed = config.load(write_env(env_data))
+    assert images.inputs_key(changed, "cuda", base_id) != images.inputs_key(CFG, "cuda", base_id)

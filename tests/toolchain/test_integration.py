@@ -61,7 +61,6 @@ def test_published_artifacts_match_their_manifests():
         assert manifest["env_yaml_sha256"] == config.load(profile=manifest["profile"]).sha256
 
 
-
 def test_clean_rebuild_with_warm_cache_reuses_the_wheel_bytes(tmp_path, monkeypatch):
     source = tmp_path / "src"
     repro.export_tree(source)
