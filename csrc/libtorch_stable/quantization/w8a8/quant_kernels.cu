@@ -97,24 +97,27 @@ struct alignas(sizeof(V)) Packed<V, true> {
 
 // kTailFirst: rows, and vectors within them, are visited from the end (a second pass over an input
 // that was just read from start to end, whose end is still in L2).
-template <typename T, class Plan, int kVecBytes, int kCachedVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
-          int kMinBlocks = 1>
+// I is the index type: int when every offset is below 2^30 (the grid then has one x per row),
+// int64_t otherwise.
+template <typename T, class Plan, int kVecBytes, int kCachedVecs, typename I, bool kTailFirst = false,
+          int kBoundThreads = kMaxThreads, int kMinBlocks = 1>
 __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(typename Plan::Out* __restrict__ out, const T* __restrict__ in,
                                   RowLayout2D l, Plan plan) {
   using V = Vec<T, kVecBytes>;
   using O = typename Plan::Out;
   using OV = Vec<O, V::kSize * sizeof(O)>;
   constexpr bool kHasStats = Plan::kStats != quant::RowStats::kNone;
-  const int64_t nvec = l.cols / V::kSize;
-  const int64_t first = static_cast<int64_t>(blockIdx.y) * blockDim.x + threadIdx.x;
-  const int64_t step = static_cast<int64_t>(gridDim.y) * blockDim.x;
-  const int64_t chunk = kCachedVecs * step;
+  const I rows = static_cast<I>(l.rows);
+  const I nvec = static_cast<I>(l.cols) / V::kSize;
+  const I first = static_cast<I>(blockIdx.y) * blockDim.x + threadIdx.x;
+  const I step = static_cast<I>(gridDim.y) * blockDim.x;
+  const I chunk = kCachedVecs * step;
   const bool row_cached = kHasStats && nvec <= chunk;
 
-  for (int64_t visit_row = blockIdx.x; visit_row < l.rows; visit_row += gridDim.x) {
-    const int64_t r = kTailFirst ? l.rows - 1 - visit_row : visit_row;
-    const V* in_row = reinterpret_cast<const V*>(in + r * l.in_stride);
-    OV* out_row = reinterpret_cast<OV*>(out + r * l.out_stride);
+  for (I visit_row = blockIdx.x; visit_row < rows; visit_row += gridDim.x) {
+    const I r = kTailFirst ? rows - 1 - visit_row : visit_row;
+    const V* in_row = reinterpret_cast<const V*>(in + r * static_cast<I>(l.in_stride));
+    OV* out_row = reinterpret_cast<OV*>(out + r * static_cast<I>(l.out_stride));
     using Cached = Packed<V, kHasStats && sizeof(V) >= 4>;
     Cached cache[kCachedVecs];
     quant::Stats stats{};
@@ -123,23 +126,23 @@ __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(t
       if (row_cached) {
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u) {
-          const int64_t i = first + u * step;
+          const I i = first + u * step;
           if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[i];
         }
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u)
           if (first + u * step < nvec) stats = add_vec<Plan::kStats>(stats, cache[u].get());
       } else {
-        for (int64_t i = first; i < nvec; i += step) stats = add_vec<Plan::kStats>(stats, in_row[i]);
+        for (I i = first; i < nvec; i += step) stats = add_vec<Plan::kStats>(stats, in_row[i]);
       }
       stats = block_reduce<Plan::kStats>(stats);
       if (threadIdx.x == 0) plan.store_row(r, stats);
     }
-    for (int64_t base = first; base < nvec; base += chunk) {
+    for (I base = first; base < nvec; base += chunk) {
       if (!row_cached) {
 #pragma unroll
         for (int u = 0; u < kCachedVecs; ++u) {
-          const int64_t i = base + u * step;
+          const I i = base + u * step;
           if (i < nvec) cache[u] = reinterpret_cast<const Cached*>(in_row)[kTailFirst ? nvec - 1 - i : i];
         }
       }
@@ -147,9 +150,9 @@ __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(t
       const auto quantize = plan.for_row(r, stats);
 #pragma unroll
       for (int u = 0; u < kCachedVecs; ++u) {
-        const int64_t visit = base + u * step;
+        const I visit = base + u * step;
         if (visit < nvec) {
-          const int64_t i = kTailFirst ? nvec - 1 - visit : visit;
+          const I i = kTailFirst ? nvec - 1 - visit : visit;
           const V x = cache[u].get();
           const auto quantize_vec = quant::for_columns<V::kSize>(quantize, i * V::kSize);
           OV q;
@@ -159,6 +162,7 @@ __global__ void __launch_bounds__(kBoundThreads, kMinBlocks) quant_rows_kernel(t
         }
       }
     }
+    if constexpr (sizeof(I) == 4) break;  // the grid has one x per row
   }
 }
 
@@ -193,13 +197,22 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
+// Below 2^30, every 32-bit offset and sum of one (r * stride, base + chunk) fits. kIndex64 asks
+// for 64-bit indices at any size.
 template <typename T, class Plan, int kVecBytes, int kVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
-          int kMinBlocks = 1>
+          int kMinBlocks = 1, bool kIndex64 = false>
 void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int threads,
                       int64_t blocks_per_row, gpuStream_t stream) {
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
-  quant_rows_kernel<T, Plan, kVecBytes, kVecs, kTailFirst, kBoundThreads, kMinBlocks>
+  if constexpr (!kIndex64) {
+    if (l.rows * std::max(l.in_stride, l.out_stride) < (int64_t{1} << 30)) {
+      quant_rows_kernel<T, Plan, kVecBytes, kVecs, int, kTailFirst, kBoundThreads, kMinBlocks>
+          <<<grid, threads, 0, stream>>>(out, in, l, plan);
+      return;
+    }
+  }
+  quant_rows_kernel<T, Plan, kVecBytes, kVecs, int64_t, kTailFirst, kBoundThreads, kMinBlocks>
       <<<grid, threads, 0, stream>>>(out, in, l, plan);
 }
 
@@ -211,6 +224,15 @@ void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, co
 //    blocks: 0.90-0.94x vLLM and 0.82-0.85 of copy bandwidth at >= 4096 tokens, against
 //    0.97-1.20x and >= 0.91 with the cap. (Only the rarely used scalar fp32 -> e4m3fnuz group
 //    kernel spills, 8 bytes.)
+// nvcc 13.0 spills the 32-bit form of the capped per-token fp8 kernel for fp16/bf16 inputs (24-32
+// bytes; its 32 IEEE divisions per thread) but not the 64-bit form. A/B on the H100: the spilling
+// form was 3-6 % slower at >= 4096 tokens, while 32-bit indices made the other capped kernels
+// 1-4 % faster.
+template <typename T, class Plan>
+constexpr bool kCappedIndex64 = false;
+template <typename T, class Fp8>
+constexpr bool kCappedIndex64<T, quant::PerTokenFp8Plan<Fp8>> = sizeof(T) == 2;
+
 #ifdef USE_ROCM
 constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;
 constexpr int kStaticBound = kMaxThreads, kStaticMinBlocks = 1;
@@ -250,8 +272,8 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
     } else {
       const int threads = threads_for((nvec + 3) / 4);
       if (threads <= kCappedBound) {
-        launch_rows_with<T, Plan, kVecBytes, 4, false, kCappedBound, kCappedMinBlocks>(plan, out, in, l, threads, 1,
-                                                                                      stream);
+        launch_rows_with<T, Plan, kVecBytes, 4, false, kCappedBound, kCappedMinBlocks, kCappedIndex64<T, Plan>>(
+            plan, out, in, l, threads, 1, stream);
       } else {
         launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads, 1, stream);
       }
