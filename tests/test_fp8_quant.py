@@ -254,6 +254,31 @@ def test_cuda_uses_current_stream():
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_cuda_dynamic_per_tensor_replayed_in_a_cuda_graph(dtype):
+    # The scale needs every block's maximum before any value is written. Captured once, replayed
+    # on new data whose largest magnitude sits at the start, the end and inside of the tensor.
+    x = torch.zeros(2048, 4096, dtype=dtype, device="cuda")
+    scale = torch.empty(1, device="cuda")
+    out = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device="cuda")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        ops.dynamic_scaled_fp8_quant(out, x, scale)  # outside the capture: lazy initialisation
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        ops.dynamic_scaled_fp8_quant(out, x, scale)
+    for seed, peak in ((1, 0), (2, x.numel() - 1), (3, x.numel() // 3 + 5)):
+        x.copy_(make_input((2048,), 4096, dtype, "cuda", seed=seed))
+        x.view(-1)[peak] = -1000.0
+        graph.replay()
+        rq, rscale = ref.dynamic_scaled_fp8_quant(x.cpu(), torch.float8_e4m3fn)
+        assert_same_bits(scale, rscale)
+        assert_same_bits(out, rq)
+
+
+@pytest.mark.cuda
 def test_cuda_more_than_2_pow_31_elements():
     rows, hidden = (1 << 31) // 4096 + 3, 4096
     x = torch.empty(rows, hidden, dtype=torch.bfloat16, device="cuda").normal_()
