@@ -141,35 +141,33 @@ __global__ void __launch_bounds__(kRowThreads, 8)
 constexpr int kTileThreads = 128;
 constexpr int kUnroll = 4;
 
-template <typename T, class Op, typename I>
+// 32-bit indices only: the launcher takes the row kernel for 2^30 elements or more.
+template <typename T, class Op>
 __global__ void __launch_bounds__(kTileThreads)
-    activation_tiled_kernel(T* __restrict__ out, const T* __restrict__ in, I rows, I d, I tiles_per_row,
-                            I tile_items, Op op) {
+    activation_tiled_kernel(T* __restrict__ out, const T* __restrict__ in, int d, int tiles_per_row, int tile_items,
+                            Op op) {
   using V = Vec<T, 16>;
-  const I in_width = static_cast<I>(act::input_row_width<Op>(d));
-  const I items = d / V::kSize;
-  for (I tile = blockIdx.x; tile < rows * tiles_per_row; tile += gridDim.x) {
-    const I r = tile / tiles_per_row;
-    const I begin = (tile - r * tiles_per_row) * tile_items;
-    const I end = begin + tile_items < items ? begin + tile_items : items;
-    const T* in_row = in + r * in_width;
-    T* out_row = out + r * d;
-    VecInputs<V> loaded[kUnroll];
+  const int items = d / V::kSize;
+  const int tile = blockIdx.x;  // one block per tile
+  const int r = tile / tiles_per_row;
+  const int begin = (tile - r * tiles_per_row) * tile_items;
+  const int end = begin + tile_items < items ? begin + tile_items : items;
+  const T* in_row = in + r * static_cast<int>(act::input_row_width<Op>(d));
+  T* out_row = out + r * d;
+  VecInputs<V> loaded[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const I item = begin + u * kTileThreads + threadIdx.x;
-      if (item < end) loaded[u] = load_vec<Op, V>(in_row, d, item * V::kSize);
-    }
+  for (int u = 0; u < kUnroll; ++u) {
+    const int item = begin + u * kTileThreads + static_cast<int>(threadIdx.x);
+    if (item < end) loaded[u] = load_vec<Op, V>(in_row, d, item * V::kSize);
+  }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const I item = begin + u * kTileThreads + threadIdx.x;
-      if (item < end) *reinterpret_cast<V*>(out_row + item * V::kSize) = compute_vec(op, loaded[u]);
-    }
-    if constexpr (sizeof(I) == 4) break;  // the grid has a block per tile
+  for (int u = 0; u < kUnroll; ++u) {
+    const int item = begin + u * kTileThreads + static_cast<int>(threadIdx.x);
+    if (item < end) *reinterpret_cast<V*>(out_row + item * V::kSize) = compute_vec(op, loaded[u]);
   }
 }
 
-// Below 2^30 elements, every 32-bit index and sum of one (tile + gridDim.x, v + step) fits.
+// Below 2^30 elements, every 32-bit index and sum of one (v + step) fits.
 template <class Op>
 bool fits_index32(int64_t rows, int64_t d) {
   return rows * act::input_row_width<Op>(d) < (int64_t{1} << 30);
@@ -191,7 +189,7 @@ void launch_row_kernel(const Op& op, T* out, const T* in, int64_t rows, int64_t 
   }
 }
 
-template <typename T, class Op, int kVecBytes>
+template <typename T, class Op, int kVecBytes, typename I>
 void launch_rows(const Op& op, T* out, const T* in, int64_t rows, int64_t d, int64_t sms,
                  gpuStream_t stream) {
   const int64_t items_per_row = kVecBytes > 0 ? d / (kVecBytes / sizeof(T)) : d;
@@ -203,11 +201,7 @@ void launch_rows(const Op& op, T* out, const T* in, int64_t rows, int64_t d, int
   const int64_t row_share = rows == 1 ? kMaxGridY : (wanted_blocks + rows - 1) / rows;
   const int64_t blocks_per_row = std::max<int64_t>(1, std::min({blocks_per_row_needed, row_share, kMaxGridY}));
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(rows, INT32_MAX)), static_cast<unsigned>(blocks_per_row));
-  if (fits_index32<Op>(rows, d)) {
-    launch_row_kernel<T, Op, kVecBytes, int>(op, out, in, rows, d, grid, threads, stream);
-  } else {
-    launch_row_kernel<T, Op, kVecBytes, int64_t>(op, out, in, rows, d, grid, threads, stream);
-  }
+  launch_row_kernel<T, Op, kVecBytes, I>(op, out, in, rows, d, grid, threads, stream);
 }
 
 }  // namespace
@@ -227,26 +221,27 @@ struct GpuBackend {
     // rows of 14336 (gelu_tanh_and_mul, fatrelu_and_mul) while winning up to 8 % on bf16 ones.
     const bool tiled = !std::is_same_v<T, c10::Half> && rows >= 1024 && d_bytes >= 16 * 1024;
 
-    if (tiled && vectorizable(out, in, d_bytes, 16)) {
+    if (!fits_index32<Op>(rows, d)) {
+      // 2^30 elements or more: rare and far from latency-bound, so 64-bit indices in one vector
+      // width, scalar when unaligned (fewer kernels to compile).
+      if (vectorizable(out, in, d_bytes, 16)) {
+        launch_rows<T, Op, 16, int64_t>(op, out, in, rows, d, sms, stream);
+      } else {
+        launch_rows<T, Op, 0, int64_t>(op, out, in, rows, d, sms, stream);
+      }
+    } else if (tiled && vectorizable(out, in, d_bytes, 16)) {
       constexpr int64_t kTile = kTileThreads * kUnroll;
       const int64_t items_per_row = d_bytes / 16;
       const int64_t tiles_per_row = (items_per_row + kTile - 1) / kTile;
       const int64_t tile_items = (items_per_row + tiles_per_row - 1) / tiles_per_row;
-      const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(rows * tiles_per_row, INT32_MAX));
-      if (fits_index32<Op>(rows, d)) {
-        activation_tiled_kernel<T, Op, int><<<blocks, kTileThreads, 0, stream>>>(
-            out, in, static_cast<int>(rows), static_cast<int>(d), static_cast<int>(tiles_per_row),
-            static_cast<int>(tile_items), op);
-      } else {
-        activation_tiled_kernel<T, Op, int64_t><<<blocks, kTileThreads, 0, stream>>>(out, in, rows, d, tiles_per_row,
-                                                                                    tile_items, op);
-      }
+      activation_tiled_kernel<T, Op><<<static_cast<unsigned>(rows * tiles_per_row), kTileThreads, 0, stream>>>(
+          out, in, static_cast<int>(d), static_cast<int>(tiles_per_row), static_cast<int>(tile_items), op);
     } else if (!small && vectorizable(out, in, d_bytes, 16)) {
-      launch_rows<T, Op, 16>(op, out, in, rows, d, sms, stream);
+      launch_rows<T, Op, 16, int>(op, out, in, rows, d, sms, stream);
     } else if (vectorizable(out, in, d_bytes, 8)) {
-      launch_rows<T, Op, 8>(op, out, in, rows, d, sms, stream);
+      launch_rows<T, Op, 8, int>(op, out, in, rows, d, sms, stream);
     } else {
-      launch_rows<T, Op, 0>(op, out, in, rows, d, sms, stream);
+      launch_rows<T, Op, 0, int>(op, out, in, rows, d, sms, stream);
     }
     VLLM_OPS_GPU_CHECK(gpuGetLastError());
   }

@@ -197,23 +197,32 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
-// Below 2^30, every 32-bit offset and sum of one (r * stride, base + chunk) fits. kIndex64 asks
-// for 64-bit indices at any size.
+// Below 2^30, every 32-bit offset and sum of one (r * stride, base + chunk) fits.
+bool fits_index32(const RowLayout2D& l) {
+  return l.rows * std::max(l.in_stride, l.out_stride) < (int64_t{1} << 30);
+}
+
+// The index types a launch is compiled for: either, chosen by the tensor's size; 32-bit only,
+// for launches taken only where fits_index32 holds; 64-bit only.
+enum class Indices { kBySize, k32, k64 };
+
 template <typename T, class Plan, int kVecBytes, int kVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
-          int kMinBlocks = 1, bool kIndex64 = false>
+          int kMinBlocks = 1, Indices kIndices = Indices::kBySize>
 void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, const RowLayout2D& l, int threads,
                       int64_t blocks_per_row, gpuStream_t stream) {
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
-  if constexpr (!kIndex64) {
-    if (l.rows * std::max(l.in_stride, l.out_stride) < (int64_t{1} << 30)) {
+  if constexpr (kIndices != Indices::k64) {
+    if (kIndices == Indices::k32 || fits_index32(l)) {
       quant_rows_kernel<T, Plan, kVecBytes, kVecs, int, kTailFirst, kBoundThreads, kMinBlocks>
           <<<grid, threads, 0, stream>>>(out, in, l, plan);
       return;
     }
   }
-  quant_rows_kernel<T, Plan, kVecBytes, kVecs, int64_t, kTailFirst, kBoundThreads, kMinBlocks>
-      <<<grid, threads, 0, stream>>>(out, in, l, plan);
+  if constexpr (kIndices != Indices::k32) {
+    quant_rows_kernel<T, Plan, kVecBytes, kVecs, int64_t, kTailFirst, kBoundThreads, kMinBlocks>
+        <<<grid, threads, 0, stream>>>(out, in, l, plan);
+  }
 }
 
 // Register caps (CUDA; HIP's second launch bound means something else), measured on the H100:
@@ -229,9 +238,9 @@ void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, co
 // form was 3-6 % slower at >= 4096 tokens, while 32-bit indices made the other capped kernels
 // 1-4 % faster.
 template <typename T, class Plan>
-constexpr bool kCappedIndex64 = false;
+constexpr Indices kCappedIndices = Indices::kBySize;
 template <typename T, class Fp8>
-constexpr bool kCappedIndex64<T, quant::PerTokenFp8Plan<Fp8>> = sizeof(T) == 2;
+constexpr Indices kCappedIndices<T, quant::PerTokenFp8Plan<Fp8>> = sizeof(T) == 2 ? Indices::k64 : Indices::kBySize;
 
 #ifdef USE_ROCM
 constexpr int kCappedBound = kMaxThreads, kCappedMinBlocks = 1;
@@ -263,16 +272,20 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
                                                                                        blocks_per_row, stream);
   } else {
     static_assert(kOrder == RowOrder::kAny, "plans with statistics read each row in their own order");
-    const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)};
+    // Few short rows are latency-bound and always small, so they take 32-bit indices only
+    // (fewer kernels to compile); rows far apart in memory take the general launch.
+    const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)} && fits_index32(l);
     const int64_t per_thread = (nvec + kRowThreads - 1) / kRowThreads;
     if (few_rows && per_thread <= 1) {
-      launch_rows_with<T, Plan, kVecBytes, 1>(plan, out, in, l, threads_for(nvec), 1, stream);
+      launch_rows_with<T, Plan, kVecBytes, 1, false, kMaxThreads, 1, Indices::k32>(plan, out, in, l, threads_for(nvec),
+                                                                                 1, stream);
     } else if (few_rows && per_thread <= 2) {
-      launch_rows_with<T, Plan, kVecBytes, 2>(plan, out, in, l, threads_for((nvec + 1) / 2), 1, stream);
+      launch_rows_with<T, Plan, kVecBytes, 2, false, kMaxThreads, 1, Indices::k32>(
+          plan, out, in, l, threads_for((nvec + 1) / 2), 1, stream);
     } else {
       const int threads = threads_for((nvec + 3) / 4);
       if (threads <= kCappedBound) {
-        launch_rows_with<T, Plan, kVecBytes, 4, false, kCappedBound, kCappedMinBlocks, kCappedIndex64<T, Plan>>(
+        launch_rows_with<T, Plan, kVecBytes, 4, false, kCappedBound, kCappedMinBlocks, kCappedIndices<T, Plan>>(
             plan, out, in, l, threads, 1, stream);
       } else {
         launch_rows_with<T, Plan, kVecBytes, 4>(plan, out, in, l, threads, 1, stream);
