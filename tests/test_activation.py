@@ -257,3 +257,20 @@ def test_cuda_torch_compile_fullgraph():
     compiled = torch.compile(vllm_ops.gelu_tanh_and_mul, fullgraph=True)
     x = torch.randn(8, 256, device="cuda", dtype=torch.float16)
     torch.testing.assert_close(compiled(x), ref.gelu_tanh_and_mul(x.cpu()).cuda(), **TOLERANCE[torch.float16])
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(
+    "name,offset", [("silu_and_mul", 0), ("gelu_quick", 1)], ids=["gated_vectorized", "unary_misaligned_scalar"]
+)
+def test_cuda_more_than_2_pow_31_elements(name, offset):
+    # From 2^30 elements the kernels index in 64 bits; past 2^31 a 32-bit index would wrap. An
+    # offset of one element breaks 16-byte alignment, so that case takes the scalar path.
+    case = next(c for c in OPS if c.name == name)
+    width = 8192 if case.gated else 4096
+    rows = (1 << 31) // width + 3
+    base = torch.empty(rows * width + offset, device="cuda", dtype=torch.bfloat16).normal_()
+    x = base[offset:].view(rows, width)
+    out = case.wrapper(x)
+    for r in (0, (1 << 31) // width - 1, (1 << 31) // width, rows - 1):
+        torch.testing.assert_close(out[r].cpu(), case.reference(x[r].cpu()), **TOLERANCE[torch.bfloat16])
