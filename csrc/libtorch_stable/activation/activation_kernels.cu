@@ -167,12 +167,6 @@ __global__ void __launch_bounds__(kTileThreads)
   }
 }
 
-// Below 2^30 elements, every 32-bit index and sum of one (v + step) fits.
-template <class Op>
-bool fits_index32(int64_t rows, int64_t d) {
-  return rows * act::input_row_width<Op>(d) < (int64_t{1} << 30);
-}
-
 bool vectorizable(const void* out, const void* in, int64_t d_bytes, int bytes) {
   return d_bytes % bytes == 0 && is_aligned(out, bytes) && is_aligned(in, bytes);
 }
@@ -221,7 +215,7 @@ struct GpuBackend {
     // rows of 14336 (gelu_tanh_and_mul, fatrelu_and_mul) while winning up to 8 % on bf16 ones.
     const bool tiled = !std::is_same_v<T, c10::Half> && rows >= 1024 && d_bytes >= 16 * 1024;
 
-    if (!fits_index32<Op>(rows, d)) {
+    if (!fits_index32(rows * act::input_row_width<Op>(d))) {
       // 2^30 elements or more: rare and far from latency-bound, so 64-bit indices in one vector
       // width, scalar when unaligned (fewer kernels to compile).
       if (vectorizable(out, in, d_bytes, 16)) {

@@ -197,13 +197,10 @@ int threads_for(int64_t items_per_thread_group) {
   return static_cast<int>(std::clamp<int64_t>(t, 64, kMaxThreads));
 }
 
-// Below 2^30, every 32-bit offset and sum of one (r * stride, base + chunk) fits.
-bool fits_index32(const RowLayout2D& l) {
-  return l.rows * std::max(l.in_stride, l.out_stride) < (int64_t{1} << 30);
-}
+bool rows_fit_index32(const RowLayout2D& l) { return fits_index32(l.rows * std::max(l.in_stride, l.out_stride)); }
 
 // The index types a launch is compiled for: either, chosen by the tensor's size; 32-bit only,
-// for launches taken only where fits_index32 holds; 64-bit only.
+// for launches taken only where rows_fit_index32 holds; 64-bit only.
 enum class Indices { kBySize, k32, k64 };
 
 template <typename T, class Plan, int kVecBytes, int kVecs, bool kTailFirst = false, int kBoundThreads = kMaxThreads,
@@ -213,7 +210,7 @@ void launch_rows_with(const Plan& plan, typename Plan::Out* out, const T* in, co
   const dim3 grid(static_cast<unsigned>(std::min<int64_t>(l.rows, INT32_MAX)),
                   static_cast<unsigned>(std::min<int64_t>(blocks_per_row, 65535)));
   if constexpr (kIndices != Indices::k64) {
-    if (kIndices == Indices::k32 || fits_index32(l)) {
+    if (kIndices == Indices::k32 || rows_fit_index32(l)) {
       quant_rows_kernel<T, Plan, kVecBytes, kVecs, int, kTailFirst, kBoundThreads, kMinBlocks>
           <<<grid, threads, 0, stream>>>(out, in, l, plan);
       return;
@@ -274,7 +271,7 @@ void launch_rows(const Plan& plan, typename Plan::Out* out, const T* in, const R
     static_assert(kOrder == RowOrder::kAny, "plans with statistics read each row in their own order");
     // Few short rows are latency-bound and always small, so they take 32-bit indices only
     // (fewer kernels to compile); rows far apart in memory take the general launch.
-    const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)} && fits_index32(l);
+    const bool few_rows = l.rows <= 2 * int64_t{multiprocessor_count(device)} && rows_fit_index32(l);
     const int64_t per_thread = (nvec + kRowThreads - 1) / kRowThreads;
     if (few_rows && per_thread <= 1) {
       launch_rows_with<T, Plan, kVecBytes, 1, false, kMaxThreads, 1, Indices::k32>(plan, out, in, l, threads_for(nvec),
