@@ -3,6 +3,7 @@
 // class template over the backend; a backend's translation unit explicitly instantiates it.
 
 #include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/ScalarType.h>
 
 #include <optional>
 #include <vector>
@@ -40,5 +41,21 @@ struct QuantOps {
   static void dynamic_per_token_scaled_fp8_quant(Tensor& result, const Tensor& input, Tensor& scale,
                                                  const std::optional<Tensor>& scale_ub);
 };
+
+template <class Backend>
+struct GgufOps {
+  static Tensor ggml_dequantize(const Tensor& W, int64_t type, int64_t m, int64_t n,
+                                std::optional<torch::headeronly::ScalarType> dtype);
+  static Tensor ggml_mul_mat_vec_a8(const Tensor& W, const Tensor& X, int64_t type, int64_t row);
+  static Tensor ggml_mul_mat_a8(const Tensor& W, const Tensor& X, int64_t type, int64_t row);
+  static Tensor ggml_moe_a8(const Tensor& X, const Tensor& W, const Tensor& sorted_token_ids,
+                            const Tensor& expert_ids, const Tensor& num_tokens_post_padded, int64_t type,
+                            int64_t row, int64_t top_k, int64_t tokens);
+  static Tensor ggml_moe_a8_vec(const Tensor& X, const Tensor& W, const Tensor& topk_ids, int64_t top_k,
+                                int64_t type, int64_t row, int64_t tokens);
+};
+
+// Backend-independent: the sorted-block size ggml_moe_a8 expects for a type.
+int64_t ggml_moe_get_block_size(int64_t type);
 
 }  // namespace vllm_ops

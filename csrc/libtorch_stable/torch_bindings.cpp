@@ -30,6 +30,14 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   ops.def("static_scaled_fp8_quant(Tensor! result, Tensor input, Tensor scale, int[]? group_shape=None) -> ()");
   ops.def("dynamic_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale) -> ()");
   ops.def("dynamic_per_token_scaled_fp8_quant(Tensor! result, Tensor input, Tensor! scale, Tensor? scale_ub) -> ()");
+
+  // gguf
+  ops.def("ggml_dequantize(Tensor W, int type, SymInt m, SymInt n, ScalarType? dtype) -> Tensor");
+  ops.def("ggml_mul_mat_vec_a8(Tensor W, Tensor X, int type, SymInt row) -> Tensor");
+  ops.def("ggml_mul_mat_a8(Tensor W, Tensor X, int type, SymInt row) -> Tensor");
+  ops.def("ggml_moe_a8(Tensor X, Tensor W, Tensor sorted_token_ids, Tensor expert_ids, Tensor num_tokens_post_padded, int type, SymInt row, SymInt top_k, SymInt tokens) -> Tensor");
+  ops.def("ggml_moe_a8_vec(Tensor X, Tensor W, Tensor topk_ids, int top_k, int type, SymInt row, SymInt tokens) -> Tensor");
+  ops.def("ggml_moe_get_block_size(int type) -> int");
 }
 
 // One line per op: the same entry points serve every backend, templated on it.
@@ -54,9 +62,22 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   m.impl("dynamic_per_token_scaled_fp8_quant",                                                      \
          TORCH_BOX(&vllm_ops::QuantOps<Backend>::dynamic_per_token_scaled_fp8_quant))
 
+#define VLLM_OPS_IMPL_GGUF(m, Backend)                                                         \
+  m.impl("ggml_dequantize", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_dequantize));         \
+  m.impl("ggml_mul_mat_vec_a8", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_mul_mat_vec_a8)); \
+  m.impl("ggml_mul_mat_a8", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_mul_mat_a8));         \
+  m.impl("ggml_moe_a8", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_moe_a8));                 \
+  m.impl("ggml_moe_a8_vec", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_moe_a8_vec))
+
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::CpuBackend);
   VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::CpuBackend);
+  VLLM_OPS_IMPL_GGUF(ops, vllm_ops::CpuBackend);
+}
+
+// Ops without tensor arguments dispatch on no device: one implementation for every backend.
+STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CompositeExplicitAutograd, ops) {
+  ops.impl("ggml_moe_get_block_size", TORCH_BOX(&vllm_ops::ggml_moe_get_block_size));
 }
 
 #if defined(USE_CUDA) || defined(USE_ROCM)
@@ -64,6 +85,7 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::GpuBackend);
   VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::GpuBackend);
+  VLLM_OPS_IMPL_GGUF(ops, vllm_ops::GpuBackend);
 }
 #endif
 

@@ -1,0 +1,153 @@
+#pragma once
+// What every GGUF decoder is made of, for host and device alike: the decoded-chunk contract,
+// little-endian loads, fp16/e8m0 scale conversion, byte-lane helpers, and the qualifier that puts
+// lookup tables in device memory for GPU code.
+//
+// The contract. A type's traits decode one chunk of kChunk (16) consecutive elements of a block
+// into 16 int8 lanes q (four packed words) plus a float scale and offset:
+//     element k = scale * q[k] + offset
+// evaluated as round(round(scale * q[k]) + offset) in fp32 without contraction, which is the
+// operation order of the format's reference dequantizer (the `gguf` package), so ggml_dequantize
+// gives its bits. The same chunk feeds the integer dot products of the matmuls:
+//     sum_k element_k * x_k  =  scale * sum_k q[k] x_k  +  offset * sum_k x_k.
+// Every sub-block of every GGML type is 16 or 32 elements wide, so one scale and offset per
+// chunk covers them all.
+
+#include <cstdint>
+#include <cstring>
+
+#include <torch/headeronly/util/Half.h>
+
+#include "../../../host_device.h"
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+  #define VLLM_OPS_GGUF_TABLE static __device__ const
+  // The host pass of a GPU translation unit compiles the host-device decoders too but never runs
+  // them; reading a __device__ table there would only draw a warning, so it reads 0.
+  #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+    #define VLLM_OPS_GGUF_LOOKUP(table, i) (table[i])
+  #else
+    #define VLLM_OPS_GGUF_LOOKUP(table, i) (static_cast<void>(i), 0)
+  #endif
+#else
+  #define VLLM_OPS_GGUF_TABLE static const
+  #define VLLM_OPS_GGUF_LOOKUP(table, i) (table[i])
+#endif
+
+namespace vllm_ops::gguf {
+
+constexpr int kChunk = 16;
+
+struct Chunk {
+  uint32_t w[4];  // 16 int8 lanes, element k in byte k % 4 of w[k / 4]
+  float scale;
+  float offset;
+};
+
+enum class TypeKind { kFloat, kQuant };
+
+// fp32 operations that the compiler must not fuse into an FMA (the reference rounds twice).
+VLLM_OPS_HOST_DEVICE float mul_rn(float a, float b) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+VLLM_OPS_HOST_DEVICE float add_rn(float a, float b) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+
+VLLM_OPS_HOST_DEVICE float bits_to_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __uint_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+// Little-endian loads from a block. kAlign is what the caller guarantees for p (block starts are
+// aligned to the largest power of two dividing the block size, at most 4, and every field offset
+// used with it is a multiple of it).
+template <int kAlign>
+VLLM_OPS_HOST_DEVICE uint32_t load_u32(const uint8_t* p) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  if constexpr (kAlign >= 4) {
+    return *reinterpret_cast<const uint32_t*>(p);
+  } else if constexpr (kAlign == 2) {
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(p);
+    return h[0] | (static_cast<uint32_t>(h[1]) << 16);
+  } else {
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+  }
+#else
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);  // x86-64 and the hosts we build for are little-endian
+  return v;
+#endif
+}
+
+VLLM_OPS_HOST_DEVICE uint32_t load_u16(const uint8_t* p) {  // p is 2-byte aligned
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return *reinterpret_cast<const uint16_t*>(p);
+#else
+  uint16_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+#endif
+}
+
+VLLM_OPS_HOST_DEVICE float half_bits_to_float(uint32_t bits) {
+  return static_cast<float>(
+      torch::headeronly::Half(static_cast<unsigned short>(bits), torch::headeronly::Half::from_bits()));
+}
+VLLM_OPS_HOST_DEVICE float load_half(const uint8_t* p) { return half_bits_to_float(load_u16(p)); }
+
+// E8M0 exponent e as 2^(e - 128): MXFP4's scale with the format's factor 1/2 folded in
+// (its element table holds doubled E2M1 values). e < 2 gives fp32 subnormals.
+VLLM_OPS_HOST_DEVICE float e8m0_half(uint32_t e) {
+  return bits_to_float(e < 2 ? (0x00200000u << e) : ((e - 1) << 23));
+}
+
+VLLM_OPS_HOST_DEVICE int popcount8(uint32_t x) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __popc(x);
+#else
+  return __builtin_popcount(x);
+#endif
+}
+
+// Bit i of the low 4 bits of x moved to bit 8 * i: one 0/1 flag per byte lane.
+VLLM_OPS_HOST_DEVICE uint32_t spread4(uint32_t x) {
+  return (x & 1u) | ((x & 2u) << 7) | ((x & 4u) << 14) | ((x & 8u) << 21);
+}
+
+// Byte lanes holding unsigned kBits-bit values v, as int8 lanes v - 2^(kBits - 1).
+template <int kBits>
+VLLM_OPS_HOST_DEVICE uint32_t centered(uint32_t v) {
+  constexpr uint32_t kTop = 0x01010101u << (kBits - 1);
+  const uint32_t below = (~v & kTop) >> (kBits - 1);           // 1 where v < 2^(kBits-1)
+  return (v ^ kTop) | (below * (0x100u - (1u << kBits)));      // flip the top bit, sign-extend
+}
+
+// Byte lanes of positive magnitudes g (never 0), negated where the 4-bit mask s has a bit.
+VLLM_OPS_HOST_DEVICE uint32_t apply_signs4(uint32_t g, uint32_t s) {
+  const uint32_t flags = spread4(s);
+  return (g ^ (flags * 0xFFu)) + flags;  // two's complement per lane; g != 0 so no lane carries
+}
+
+// GGML's sign byte for a 7-bit index: the index plus a bit 7 that makes the parity even.
+VLLM_OPS_HOST_DEVICE uint32_t sign_byte(uint32_t i7) { return i7 | ((popcount8(i7) & 1u) << 7); }
+
+// Four int8 values into one word of byte lanes.
+VLLM_OPS_HOST_DEVICE uint32_t pack4(int a, int b, int c, int d) {
+  return (a & 0xFF) | ((b & 0xFF) << 8) | ((c & 0xFF) << 16) | (static_cast<uint32_t>(d & 0xFF) << 24);
+}
+
+}  // namespace vllm_ops::gguf
