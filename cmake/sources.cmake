@@ -10,7 +10,10 @@ set(VLLM_OPS_HOST_SOURCES
 # GPU kernels shared by CUDA and HIP (each .cu is compiled as HIP for ROCm).
 set(VLLM_OPS_GPU_SOURCES
   csrc/libtorch_stable/activation/activation_kernels.cu
-  csrc/libtorch_stable/quantization/w8a8/quant_kernels.cu)
+  csrc/libtorch_stable/quantization/w8a8/quant_kernels.cu
+  csrc/libtorch_stable/quantization/gguf/gguf_dequant.cu
+  csrc/libtorch_stable/quantization/gguf/gguf_mmvq.cu
+  csrc/libtorch_stable/quantization/gguf/gguf_ops_gpu.cu)
 
 # CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols). Listed by cmake/cuda.cmake only,
 # never for HIP; their registrations sit under #ifndef USE_ROCM.

@@ -12,6 +12,8 @@ SHIPPED = {
                    "fatrelu_and_mul", "swigluoai_and_mul", "gelu_new", "gelu_fast", "gelu_quick"],
     "w8a8": ["static_scaled_int8_quant", "dynamic_scaled_int8_quant", "static_scaled_fp8_quant",
              "dynamic_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant"],
+    "gguf": ["ggml_dequantize", "ggml_mul_mat_vec_a8", "ggml_mul_mat_a8", "ggml_moe_a8", "ggml_moe_a8_vec",
+             "ggml_moe_get_block_size"],
 }
 
 

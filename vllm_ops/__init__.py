@@ -22,6 +22,14 @@ from .activation import (  # noqa: E402
     silu_and_mul_with_clamp,
     swigluoai_and_mul,
 )
+from .gguf import (  # noqa: E402
+    ggml_dequantize,
+    ggml_moe_a8,
+    ggml_moe_a8_vec,
+    ggml_moe_get_block_size,
+    ggml_mul_mat_a8,
+    ggml_mul_mat_vec_a8,
+)
 from .quantization import scaled_fp8_quant, scaled_int8_quant  # noqa: E402
 
 __all__ = [
@@ -37,6 +45,12 @@ __all__ = [
     "silu_and_mul",
     "silu_and_mul_with_clamp",
     "swigluoai_and_mul",
+    "ggml_dequantize",
+    "ggml_moe_a8",
+    "ggml_moe_a8_vec",
+    "ggml_moe_get_block_size",
+    "ggml_mul_mat_a8",
+    "ggml_mul_mat_vec_a8",
     "scaled_fp8_quant",
     "scaled_int8_quant",
 ]

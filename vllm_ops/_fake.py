@@ -2,7 +2,9 @@
 
 Ops that only mutate their `Tensor!` arguments and return nothing need no shape logic: their
 fake does nothing. They are found from the registered schemas, so a new op of that kind needs
-no entry here.
+no entry here. Ops that return tensors have a fake below that checks what the kernel checks
+without the GGML type table (dtypes, ranks, devices, the stated sizes) and returns the real
+output shape; the kernels check the byte lengths that need it.
 """
 
 import torch
@@ -17,7 +19,79 @@ def register_all(namespace: str) -> None:
         if schema.name.startswith(f"{namespace}::") and _mutates_only(schema):
             qualified = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
             torch.library.register_fake(qualified)(_no_output)
+    for name, fake in _RETURNING.items():
+        torch.library.register_fake(f"{namespace}::{name}")(fake)
 
 
 def _no_output(*args, **kwargs) -> None:
     return None
+
+
+_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _check(cond: bool, op: str, message: str) -> None:
+    if not cond:
+        raise RuntimeError(f"{op}: {message}")
+
+
+def _check_weight(op: str, W: torch.Tensor, dims: int, row: int | None = None) -> None:
+    _check(W.dtype == torch.uint8, op, f"W must have dtype Byte, got {W.dtype}")
+    if dims:
+        _check(W.dim() == dims, op, f"W must be {dims}-D, got shape {list(W.shape)}")
+    if row is not None:
+        _check(W.size(-2) == row, op, f"row must equal W.size({dims - 2}) = {W.size(-2)}, got {row}")
+
+
+def _check_x(op: str, X: torch.Tensor, W: torch.Tensor) -> None:
+    _check(X.dtype in _FLOATS, op, f"X must have dtype Float, Half or BFloat16, got {X.dtype}")
+    _check(X.device == W.device, op, f"X must be on the device of W ({W.device}), got {X.device}")
+    _check(X.dim() == 2, op, f"X must be 2-D [tokens, K], got shape {list(X.shape)}")
+
+
+def _check_routing(op: str, name: str, t: torch.Tensor, X: torch.Tensor) -> None:
+    _check(t.dtype == torch.int32, op, f"{name} must have dtype Int, got {t.dtype}")
+    _check(t.device == X.device, op, f"{name} must be on the device of X ({X.device}), got {t.device}")
+
+
+def _ggml_dequantize(W, type, m, n, dtype):
+    _check_weight("ggml_dequantize", W, 0)
+    dtype = torch.float16 if dtype is None else dtype
+    _check(dtype in _FLOATS, "ggml_dequantize", f"dtype must be Float, Half or BFloat16, got {dtype}")
+    return W.new_empty((m, n), dtype=dtype)
+
+
+def _ggml_matmul(op):
+    def fake(W, X, type, row):
+        _check_weight(op, W, 2, row)
+        _check_x(op, X, W)
+        return X.new_empty((X.size(0), row))
+
+    return fake
+
+
+def _ggml_moe_a8(X, W, sorted_token_ids, expert_ids, num_tokens_post_padded, type, row, top_k, tokens):
+    op = "ggml_moe_a8"
+    _check_weight(op, W, 3, row)
+    _check_x(op, X, W)
+    for name, t in (("sorted_token_ids", sorted_token_ids), ("expert_ids", expert_ids),
+                    ("num_tokens_post_padded", num_tokens_post_padded)):
+        _check_routing(op, name, t, X)
+    return X.new_empty((tokens * top_k, row))
+
+
+def _ggml_moe_a8_vec(X, W, topk_ids, top_k, type, row, tokens):
+    op = "ggml_moe_a8_vec"
+    _check_weight(op, W, 3, row)
+    _check_x(op, X, W)
+    _check_routing(op, "topk_ids", topk_ids, X)
+    return X.new_empty((tokens * top_k, row))
+
+
+_RETURNING = {
+    "ggml_dequantize": _ggml_dequantize,
+    "ggml_mul_mat_vec_a8": _ggml_matmul("ggml_mul_mat_vec_a8"),
+    "ggml_mul_mat_a8": _ggml_matmul("ggml_mul_mat_a8"),
+    "ggml_moe_a8": _ggml_moe_a8,
+    "ggml_moe_a8_vec": _ggml_moe_a8_vec,
+}

@@ -19,45 +19,6 @@ namespace {
 using gguf::Chunk;
 using gguf::kChunk;
 
-// One group of the token map resolved: its entries' X rows and output rows, and its expert.
-struct GroupEntries {
-  int count = 0;
-  int64_t expert = 0;
-  int64_t x_row[gguf::kMaxTile];
-  int64_t out_row[gguf::kMaxTile];
-};
-
-GroupEntries resolve_group(const gguf::TokenMap& map, int64_t g) {
-  GroupEntries e;
-  switch (map.mode) {
-    case gguf::TokenMap::kDense:
-      for (int64_t t = g * map.tile; t < std::min<int64_t>(map.tokens, (g + 1) * map.tile); ++t) {
-        e.x_row[e.count] = e.out_row[e.count] = t;
-        ++e.count;
-      }
-      break;
-    case gguf::TokenMap::kSorted: {
-      if (g * map.tile >= *map.num_post_padded) break;
-      e.expert = map.expert_ids[g];
-      for (int64_t i = g * map.tile; i < std::min<int64_t>(map.sorted_len, (g + 1) * map.tile); ++i) {
-        const int64_t id = map.sorted_ids[i];
-        if (id >= map.routed) continue;  // padding
-        e.x_row[e.count] = id / map.top_k;
-        e.out_row[e.count] = id;
-        ++e.count;
-      }
-      break;
-    }
-    case gguf::TokenMap::kTopk:
-      e.expert = map.topk_ids[g];
-      e.x_row[0] = g / map.top_k;
-      e.out_row[0] = g;
-      e.count = 1;
-      break;
-  }
-  return e;
-}
-
 // Routing values are read on the host here, so a bad one is an error rather than a skipped row.
 void check_routing_values(const gguf::TokenMap& map) {
   const char* op = map.mode == gguf::TokenMap::kSorted ? "ggml_moe_a8" : "ggml_moe_a8_vec";
@@ -151,7 +112,7 @@ struct GgufLauncher<CpuBackend> {
           torch::stable::parallel_for(0, map.groups * n, 16, [&](int64_t begin, int64_t end) {
             for (int64_t item = begin; item < end; ++item) {
               const int64_t g = item / n, row = item % n;
-              const GroupEntries e = resolve_group(map, g);
+              const gguf::GroupEntries e = gguf::resolve_group(map, g);
               if (e.count == 0) continue;
               const uint8_t* wrow = w + (e.expert * n + row) * row_bytes;
               float acc[gguf::kMaxTile] = {};

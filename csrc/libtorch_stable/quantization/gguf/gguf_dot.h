@@ -17,6 +17,67 @@
 namespace vllm_ops::gguf {
 
 constexpr int kQ8Block = 32;
+constexpr int kMaxTile = 8;          // tokens per weight read in the integer-dot kernels
+constexpr int kMoeBlock = kMaxTile;  // ggml_moe_get_block_size: one sorted block is one tile
+
+// Which output rows a group of the integer-dot kernel computes, and from which X rows and
+// expert. Group g of kDense: tokens tile * g.. (X row = output row). kSorted (ggml_moe_a8):
+// sorted entries kMoeBlock * g.., each a flat (token, k) index id, padding when id >= routed:
+// X row id / top_k, output row id, expert expert_ids[g]; groups at or past
+// *num_post_padded are empty. kTopk (ggml_moe_a8_vec): group g is entry g of topk_ids.
+struct TokenMap {
+  enum Mode { kDense, kSorted, kTopk } mode = kDense;
+  int64_t tokens = 0;  // rows of X
+  int64_t groups = 0;
+  int tile = 1;        // entries per group, at most kMaxTile
+  int64_t routed = 0;  // kSorted, kTopk: output rows, tokens * top_k
+  int64_t top_k = 1;
+  int64_t experts = 1;
+  int64_t sorted_len = 0;
+  const int32_t* sorted_ids = nullptr;
+  const int32_t* expert_ids = nullptr;
+  const int32_t* num_post_padded = nullptr;
+  const int32_t* topk_ids = nullptr;
+};
+
+// One group resolved. Entries whose routing is out of range are dropped (their rows stay zero):
+// the CPU backend rejects such routing before it gets here; a GPU kernel cannot raise.
+struct GroupEntries {
+  int count = 0;
+  int64_t expert = 0;
+  int64_t x_row[kMaxTile];
+  int64_t out_row[kMaxTile];
+};
+
+VLLM_OPS_HOST_DEVICE GroupEntries resolve_group(const TokenMap& map, int64_t g) {
+  GroupEntries e;
+  if (map.mode == TokenMap::kDense) {
+    const int64_t end = map.tokens < (g + 1) * map.tile ? map.tokens : (g + 1) * map.tile;
+    for (int64_t t = g * map.tile; t < end; ++t) {
+      e.x_row[e.count] = e.out_row[e.count] = t;
+      ++e.count;
+    }
+  } else if (map.mode == TokenMap::kSorted) {
+    if (g * map.tile >= *map.num_post_padded) return e;
+    e.expert = map.expert_ids[g];
+    if (e.expert < 0 || e.expert >= map.experts) return e;
+    const int64_t end = map.sorted_len < (g + 1) * map.tile ? map.sorted_len : (g + 1) * map.tile;
+    for (int64_t i = g * map.tile; i < end; ++i) {
+      const int64_t id = map.sorted_ids[i];
+      if (id < 0 || id >= map.routed) continue;  // padding
+      e.x_row[e.count] = id / map.top_k;
+      e.out_row[e.count] = id;
+      ++e.count;
+    }
+  } else {
+    e.expert = map.topk_ids[g];
+    if (e.expert < 0 || e.expert >= map.experts) return e;
+    e.x_row[0] = g / map.top_k;
+    e.out_row[0] = g;
+    e.count = 1;
+  }
+  return e;
+}
 
 VLLM_OPS_HOST_DEVICE float q8_scale(float amax) { return amax / 127.f; }
 

@@ -16,36 +16,11 @@
 
 #include "../../ops.h"
 #include "../../tensor_checks.h"
+#include "gguf_dot.h"
 #include "gguf_types.h"
 
 namespace vllm_ops {
 
-namespace gguf {
-
-constexpr int kMaxTile = 8;      // tokens per weight read in the integer-dot kernels
-constexpr int kMoeBlock = kMaxTile;  // ggml_moe_get_block_size: one sorted block is one tile
-
-// Which output rows a group of the integer-dot kernel computes, and from which X rows and
-// expert. Group g of kDense: tokens tile*g.. (X row = output row). kSorted (ggml_moe_a8): sorted
-// entries kMoeBlock*g.., each a flat (token, k) index id < routed (padding otherwise): X row
-// id / top_k, output row id, expert expert_ids[g]. kTopk (ggml_moe_a8_vec): group g is flat
-// index g of topk_ids, one entry.
-struct TokenMap {
-  enum Mode { kDense, kSorted, kTopk } mode = kDense;
-  int64_t tokens = 0;  // rows of X (kDense: also of the output)
-  int64_t groups = 0;
-  int tile = 1;        // entries per group
-  int64_t routed = 0;  // kSorted, kTopk: output rows, tokens * top_k
-  int64_t top_k = 1;
-  int64_t experts = 1;
-  int64_t sorted_len = 0;
-  const int32_t* sorted_ids = nullptr;
-  const int32_t* expert_ids = nullptr;
-  const int32_t* num_post_padded = nullptr;
-  const int32_t* topk_ids = nullptr;
-};
-
-}  // namespace gguf
 
 // Each backend provides:
 //   static void dequantize(const Tensor& W, int64_t type, Tensor& out);  // out: [m, n], float/half/bf16

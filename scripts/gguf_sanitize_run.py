@@ -1,0 +1,28 @@
+"""A small pass over every GGUF kernel for compute-sanitizer (scripts/gpu_gguf_evidence.sh):
+every type through dequantize and the integer-dot kernel at each token tile, the MoE maps and
+the dequantize-and-GEMM path, on shapes small enough to run under the tools."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_gguf import FLOAT_TYPES, QUANT_TYPES, align_block_size, make_moe_case, random_blocks, type_id  # noqa: E402
+
+import vllm_ops  # noqa: E402
+
+ops = getattr(torch.ops, vllm_ops.namespace)
+for name in FLOAT_TYPES + QUANT_TYPES:
+    w = torch.from_numpy(random_blocks(name, 8, 512)).cuda()
+    ops.ggml_dequantize(w, type_id(name), 8, 512, torch.bfloat16)
+    if name in QUANT_TYPES:
+        for tokens in (1, 2, 3, 8, 40):
+            ops.ggml_mul_mat_a8(w, torch.randn(tokens, 512, device="cuda", dtype=torch.float16), type_id(name), 8)
+for name in ("Q4_K", "IQ2_S"):
+    W, _, X, topk = make_moe_case(name, 5, 2, 3, 256, 8, device="cuda")
+    ops.ggml_moe_a8_vec(X, W, topk, 2, type_id(name), 8, 5)
+    s, e, p = (t.cuda() for t in align_block_size(topk.cpu(), 8, 3))
+    ops.ggml_moe_a8(X, W, s, e, p, type_id(name), 8, 2, 5)
+torch.cuda.synchronize()
+print("sanitize pass done")
