@@ -20,7 +20,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +37,7 @@ QUANT_TYPES = ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "
 FLOAT_TYPES = ["F32", "F16", "BF16"]
 # What each vLLM 0.22.0 op handles (its Python layer's type lists; other ids crash or return
 # uninitialised memory there).
-VLLM_DEQUANT = set(QUANT_TYPES + ["F32"]) - {"MXFP4"}
+VLLM_DEQUANT = set(QUANT_TYPES) - {"MXFP4"}
 VLLM_MMVQ = set(QUANT_TYPES) - {"MXFP4"}
 VLLM_MMQ = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"}
 MMVQ_SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (8192, 8192)]  # (K, N)
@@ -55,7 +54,7 @@ def weight_bytes(name, n, k):
 
 def make_weight(name, n, k, experts=1):
     """Valid random blocks (64 distinct rows, tiled) as one [experts?, n, bytes] GPU tensor."""
-    pattern = torch.from_numpy(random_blocks(name, 64, k, seed=1)).cuda()
+    pattern = torch.from_numpy(random_blocks(name, 64, k, seed=1, max_abs=50)).cuda()
     w = pattern.repeat((n * experts + 63) // 64, 1)[: n * experts].contiguous()
     return w.view(experts, n, -1) if experts > 1 else w
 
@@ -63,6 +62,16 @@ def make_weight(name, n, k, experts=1):
 def rotating(name, n, k, extra_bytes=0, experts=1):
     base = make_weight(name, n, k, experts)
     return common.rotating_sets(lambda: base.clone(), weight_bytes(name, n, k) * experts + extra_bytes)
+
+
+_COPY_US: dict[int, float] = {}
+
+
+def copy_of(moved: int, us: float) -> float:
+    """Fraction of copy bandwidth: a device copy moving the same bytes (read + write), over us."""
+    if moved not in _COPY_US:
+        _COPY_US[moved] = common.copy_baseline_us(moved)
+    return _COPY_US[moved] / us
 
 
 def copy_bandwidth():
@@ -85,7 +94,7 @@ def bench_dequant(vllm, types, copy_gbs):
         else:
             row["ours_us"] = common.time_us(fn, sets)
         row["ours_gbs_out"] = m * n * 2 / row["ours_us"] / 1e3
-        row["ours_of_copy"] = moved / row["ours_us"] / 1e3 / copy_gbs
+        row["ours_of_copy"] = copy_of(moved, row["ours_us"])
         rows.append(row)
         print_row(row)
     return rows
@@ -108,7 +117,7 @@ def bench_mmvq(vllm, types, copy_gbs, tokens_list=(1, 4, 8), shapes=MMVQ_SHAPES)
                 else:
                     row["ours_us"] = common.time_us(fn, sets)
                 row["weight_mb"] = weight_bytes(name, n, k) / 1e6
-                row["ours_of_copy"] = weight_bytes(name, n, k) / row["ours_us"] / 1e3 / copy_gbs
+                row["ours_of_copy"] = copy_of(weight_bytes(name, n, k), row["ours_us"])
                 rows.append(row)
                 print_row(row)
     return rows
@@ -136,10 +145,20 @@ def bench_mmq(vllm, types, copy_gbs, tokens_list=(16, 64, 512, 4096), k=4096, n=
             dense_sets = [(dense.clone(), x) for _ in range(len(sets_w))]
             row["matmul_fp16_us"] = common.time_us(lambda w, x: torch.matmul(x, w.t()), dense_sets)
             row["ours_over_matmul"] = row["ours_us"] / row["matmul_fp16_us"]
-            row["ours_of_copy"] = weight_bytes(name, n, k) / row["ours_us"] / 1e3 / copy_gbs
+            row["ours_of_copy"] = copy_of(weight_bytes(name, n, k), row["ours_us"])
             rows.append(row)
             print_row(row)
     return rows
+
+
+def moe_runner(lib, op, topk, top_k, name, n, tokens, experts):
+    """A call of one library's MoE op with its own routing (each library's block size)."""
+    if op == "ggml_moe_a8_vec":
+        t = topk.cuda()
+        return lambda w, x: lib.ggml_moe_a8_vec(x, w, t, top_k, tid(name), n, tokens)
+    block = lib.ggml_moe_get_block_size(tid(name))
+    s, e, p = (v.cuda() for v in align_block_size(topk, block, experts))
+    return lambda w, x: lib.ggml_moe_a8(x, w, s, e, p, tid(name), n, top_k, tokens)
 
 
 def bench_moe(vllm, types, copy_gbs, tokens_list=(1, 16, 512), experts=8, top_k=2, k=4096, n=14336):
@@ -152,21 +171,16 @@ def bench_moe(vllm, types, copy_gbs, tokens_list=(1, 16, 512), experts=8, top_k=
             for op in ("ggml_moe_a8_vec", "ggml_moe_a8"):
                 row = {"part": "moe", "op": op, "type": name, "tokens": tokens, "k": k, "n": n}
 
-                def runner(lib):
-                    if op == "ggml_moe_a8_vec":
-                        t = topk.cuda()
-                        return lambda w, x: lib.ggml_moe_a8_vec(x, w, t, top_k, tid(name), n, tokens)
-                    s, e, p = (v.cuda() for v in align_block_size(topk, lib.ggml_moe_get_block_size(tid(name)), experts))
-                    return lambda w, x: lib.ggml_moe_a8(x, w, s, e, p, tid(name), n, top_k, tokens)
-
                 sets = [(w, x) for w in sets_w]
                 if vllm is not None and name in (VLLM_MMQ if op == "ggml_moe_a8" else VLLM_MMVQ):
-                    row["ours_us"], row["vllm_us"] = common.time_pair_us(runner(ours), runner(vllm), sets)
+                    row["ours_us"], row["vllm_us"] = common.time_pair_us(
+                        moe_runner(ours, op, topk, top_k, name, n, tokens, experts),
+                        moe_runner(vllm, op, topk, top_k, name, n, tokens, experts), sets)
                     row["speedup_vs_vllm"] = row["vllm_us"] / row["ours_us"]
                 else:
-                    row["ours_us"] = common.time_us(runner(ours), sets)
+                    row["ours_us"] = common.time_us(moe_runner(ours, op, topk, top_k, name, n, tokens, experts), sets)
                 used = min(experts, tokens * top_k)
-                row["ours_of_copy"] = used * weight_bytes(name, n, k) / row["ours_us"] / 1e3 / copy_gbs
+                row["ours_of_copy"] = copy_of(used * weight_bytes(name, n, k), row["ours_us"])
                 rows.append(row)
                 print_row(row)
     return rows
@@ -179,17 +193,20 @@ def agreement(vllm, types):
     for name in types:
         w = make_weight(name, n, k)
         wd = ours.ggml_dequantize(w, tid(name), n, k, torch.float32).double()
-        x = torch.randn(tokens, k, device="cuda", dtype=torch.float16)
+        x = torch.randn(tokens, k, device="cuda", dtype=torch.float16) / 64  # |outputs| well inside fp16
         ref = x.double() @ wd.T
         scale = ref.abs().max().item()
         row = {"part": "agreement", "type": name}
-        row["ours_max_rel_err"] = (ours.ggml_mul_mat_vec_a8(w, x, tid(name), n).double() - ref).abs().max().item() / scale
+        mine = ours.ggml_mul_mat_vec_a8(w, x, tid(name), n).double()
+        row["ours_max_rel_err"] = (mine - ref).abs().max().item() / scale
         if vllm is not None and name in VLLM_MMVQ:
             v = vllm.ggml_mul_mat_vec_a8(w, x, tid(name), n).double()
             row["vllm_max_rel_err"] = (v - ref).abs().max().item() / scale
         if vllm is not None and name in VLLM_DEQUANT:
             vd = vllm.ggml_dequantize(w, tid(name), n, k, torch.float16).double()
-            row["dequant_max_abs_diff_vs_vllm"] = (vd - wd.half().double()).abs().max().item()
+            ours_half = ours.ggml_dequantize(w, tid(name), n, k, torch.float16).double()
+            row["dequant_fp16_elems_differing_from_vllm"] = int((vd != ours_half).sum().item())
+            row["dequant_fp16_max_abs_diff_vs_vllm"] = (vd - ours_half).abs().max().item()
         rows.append(row)
         print_row(row)
     return rows

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import config
 from .config import REPO_ROOT
 from .errors import BuildEnvError
 from .native import BUILD_INFO_NAME, LIBRARY_NAME
@@ -20,16 +21,21 @@ from .native import BUILD_INFO_NAME, LIBRARY_NAME
 VENVS = REPO_ROOT / ".cache" / "venvs"
 
 
+def gguf_requirement() -> str:
+    """The gguf package the GGUF tests check against, at the version the images pin."""
+    return f"gguf=={config.load().data['images']['cuda']['python_packages']['gguf']}"
+
+
 def venv_for(torch_version: str, log=print) -> Path:
     venv = VENVS / f"torch-{torch_version}"
     python = venv / "bin" / "python"
-    probe = [str(python), "-c", "import torch, pytest; print(torch.__version__)"]
+    probe = [str(python), "-c", "import torch, pytest, gguf; print(torch.__version__)"]
     if python.exists() and subprocess.run(probe, capture_output=True, text=True).stdout.startswith(torch_version):
         return python
     log(f"crossversion: creating {venv} with torch=={torch_version}")
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    install = subprocess.run([str(python), "-m", "pip", "install", "-q", f"torch=={torch_version}", "pytest", "numpy"],
-                             capture_output=True, text=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", f"torch=={torch_version}", "pytest", "numpy",
+                              gguf_requirement()], capture_output=True, text=True)
     if install.returncode != 0:
         raise BuildEnvError(f"could not install torch=={torch_version}:\n{install.stderr.strip()[-1500:]}")
     return python

@@ -41,6 +41,16 @@
 
 namespace vllm_ops {
 
+// Butterfly exchange within a warp (CUDA) or wavefront (HIP); masks below 32 stay within each
+// 32-lane group on both, which is what the 32-lane reductions rely on.
+__device__ __forceinline__ float shfl_xor(float v, int mask) {
+#ifdef USE_ROCM
+  return __shfl_xor(v, mask);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+#endif
+}
+
 inline gpuStream_t current_gpu_stream(int32_t device) {
   void* stream = nullptr;
   TORCH_UTILS_CHECK(aoti_torch_get_current_cuda_stream(device, &stream) == AOTI_TORCH_SUCCESS,

@@ -14,6 +14,7 @@
 namespace vllm_ops {
 namespace {
 
+// 32-lane groups: a CUDA warp, or half of a 64-lane HIP wavefront (shfl_xor stays within it).
 constexpr int kWarp = 32;
 constexpr int kRowsPerBlock = 4;  // one warp per row
 constexpr int kQuantThreads = 256;
@@ -28,7 +29,7 @@ __global__ void quantize_runs_kernel(const T* __restrict__ x, int8_t* __restrict
     const float v = static_cast<float>(x[r * gguf::kQ8Block + lane]);
     float amax = fabsf(v);
 #pragma unroll
-    for (int off = kWarp / 2; off > 0; off /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
+    for (int off = kWarp / 2; off > 0; off /= 2) amax = fmaxf(amax, shfl_xor(amax, off));
     const float scale = gguf::q8_scale(amax);
     codes[r * gguf::kQ8Block + lane] = static_cast<int8_t>(gguf::q8_code(v, scale));
     if (lane == 0) scales[r] = scale;
@@ -78,7 +79,7 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
   for (int t = 0; t < kTile; ++t) {
     float v = acc[t];
 #pragma unroll
-    for (int off = kWarp / 2; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+    for (int off = kWarp / 2; off > 0; off /= 2) v += shfl_xor(v, off);
     if (lane == 0 && t < e.count) store_out(out, out_dtype, e.out_row[t] * n + row, v);
   }
 }

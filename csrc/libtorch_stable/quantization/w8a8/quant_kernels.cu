@@ -35,14 +35,6 @@ static_assert(__AMDGCN_WAVEFRONT_SIZE == kWarpSize, "the HIP kernels assume 64-l
 constexpr int kWarpSize = 32;
 #endif
 
-__device__ __forceinline__ float shfl_xor(float v, int mask) {
-#ifdef USE_ROCM
-  return __shfl_xor(v, mask);
-#else
-  return __shfl_xor_sync(0xffffffffu, v, mask);
-#endif
-}
-
 template <quant::RowStats kKind>
 __device__ __forceinline__ quant::Stats warp_reduce(quant::Stats s) {
 #pragma unroll
