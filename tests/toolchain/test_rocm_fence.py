@@ -10,7 +10,9 @@ from buildenv import container
 from buildenv.config import REPO_ROOT
 from buildenv.native import LIBRARY_NAME
 
-CUDA_ONLY = re.compile(r"cutlass|nvfp4|fp4|awq|permute_cols", re.IGNORECASE)
+# The CUDA-only families' names. GGUF's MXFP4 block type is not one of them (it is decoded on
+# every backend), hence fp4 only when not preceded by "mx".
+CUDA_ONLY = re.compile(r"cutlass|nvfp4|(?<!mx)fp4|awq|permute_cols", re.IGNORECASE)
 
 
 def sources(target):
