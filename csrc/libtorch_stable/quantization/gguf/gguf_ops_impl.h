@@ -69,7 +69,7 @@ inline void check_activations(const char* op, const Tensor& X, const Tensor& W) 
   check_contiguous(op, "X", X);
 }
 
-// W [row, K bytes] (or [experts, row, K bytes]) for X [*, K]; returns the bytes per row.
+// W [row, K bytes] (or [experts, row, K bytes]) for X [*, K].
 inline void check_weight_shape(const char* op, const Tensor& W, int64_t dims, int64_t row,
                                const Tensor& X, const gguf::TypeInfo& info) {
   TORCH_UTILS_CHECK(W.dim() == dims, op, ": W must be ", dims == 2 ? "2-D [row, bytes]" : "3-D [experts, row, bytes]",
@@ -79,6 +79,20 @@ inline void check_weight_shape(const char* op, const Tensor& W, int64_t dims, in
   const int64_t bytes = row_bytes(op, "X.size(1)", X.size(1), info);
   TORCH_UTILS_CHECK(W.size(dims - 1) == bytes, op, ": W.size(", dims - 1, ") must be ", bytes, " bytes (",
                     X.size(1), " ", info.name, " elements, X.size(1)), got ", W.size(dims - 1));
+}
+
+// Everything a matmul-type op checks of (W, X, type, row): W of `dims` dimensions.
+inline void check_matmul_args(const char* op, const Tensor& W, const Tensor& X, int64_t type, int64_t row,
+                              int64_t dims) {
+  const gguf::TypeInfo info = known_type(op, type, true);
+  check_weight_bytes(op, W, info);
+  check_activations(op, X, W);
+  check_weight_shape(op, W, dims, row, X, info);
+}
+
+inline void check_moe_sizes(const char* op, const Tensor& X, int64_t top_k, int64_t tokens) {
+  TORCH_UTILS_CHECK(top_k >= 1, op, ": top_k must be >= 1, got ", top_k);
+  TORCH_UTILS_CHECK(tokens == X.size(0), op, ": tokens must equal X.size(0) = ", X.size(0), ", got ", tokens);
 }
 
 inline void check_routing(const char* op, const char* arg, const Tensor& t, const Tensor& X) {
@@ -137,20 +151,14 @@ Tensor GgufOps<B>::ggml_dequantize(const Tensor& W, int64_t type, int64_t m, int
 template <class B>
 Tensor GgufOps<B>::ggml_mul_mat_vec_a8(const Tensor& W, const Tensor& X, int64_t type, int64_t row) {
   constexpr const char* op = "ggml_mul_mat_vec_a8";
-  const gguf::TypeInfo info = gguf_checks::known_type(op, type, true);
-  gguf_checks::check_weight_bytes(op, W, info);
-  gguf_checks::check_activations(op, X, W);
-  gguf_checks::check_weight_shape(op, W, 2, row, X, info);
+  gguf_checks::check_matmul_args(op, W, X, type, row, 2);
   return gguf_dot_path<B>(W, X, type, row, X.size(0), dense_map(X.size(0)), false);
 }
 
 template <class B>
 Tensor GgufOps<B>::ggml_mul_mat_a8(const Tensor& W, const Tensor& X, int64_t type, int64_t row) {
   constexpr const char* op = "ggml_mul_mat_a8";
-  const gguf::TypeInfo info = gguf_checks::known_type(op, type, true);
-  gguf_checks::check_weight_bytes(op, W, info);
-  gguf_checks::check_activations(op, X, W);
-  gguf_checks::check_weight_shape(op, W, 2, row, X, info);
+  gguf_checks::check_matmul_args(op, W, X, type, row, 2);
   const int64_t tokens = X.size(0), k = X.size(1);
   if (tokens >= GgufLauncher<B>::dequant_gemm_min_tokens(type, row, k, X) && row > 0 && k > 0) {
     // Many tokens: the weights dequantized once in X's dtype, then a dense GEMM.
@@ -166,12 +174,8 @@ Tensor GgufOps<B>::ggml_moe_a8(const Tensor& X, const Tensor& W, const Tensor& s
                                const Tensor& expert_ids, const Tensor& num_tokens_post_padded,
                                int64_t type, int64_t row, int64_t top_k, int64_t tokens) {
   constexpr const char* op = "ggml_moe_a8";
-  const gguf::TypeInfo info = gguf_checks::known_type(op, type, true);
-  gguf_checks::check_weight_bytes(op, W, info);
-  gguf_checks::check_activations(op, X, W);
-  gguf_checks::check_weight_shape(op, W, 3, row, X, info);
-  TORCH_UTILS_CHECK(top_k >= 1, op, ": top_k must be >= 1, got ", top_k);
-  TORCH_UTILS_CHECK(tokens == X.size(0), op, ": tokens must equal X.size(0) = ", X.size(0), ", got ", tokens);
+  gguf_checks::check_matmul_args(op, W, X, type, row, 3);
+  gguf_checks::check_moe_sizes(op, X, top_k, tokens);
   gguf_checks::check_routing(op, "sorted_token_ids", sorted_token_ids, X);
   gguf_checks::check_routing(op, "expert_ids", expert_ids, X);
   gguf_checks::check_routing(op, "num_tokens_post_padded", num_tokens_post_padded, X);
@@ -201,12 +205,8 @@ template <class B>
 Tensor GgufOps<B>::ggml_moe_a8_vec(const Tensor& X, const Tensor& W, const Tensor& topk_ids, int64_t top_k,
                                    int64_t type, int64_t row, int64_t tokens) {
   constexpr const char* op = "ggml_moe_a8_vec";
-  const gguf::TypeInfo info = gguf_checks::known_type(op, type, true);
-  gguf_checks::check_weight_bytes(op, W, info);
-  gguf_checks::check_activations(op, X, W);
-  gguf_checks::check_weight_shape(op, W, 3, row, X, info);
-  TORCH_UTILS_CHECK(top_k >= 1, op, ": top_k must be >= 1, got ", top_k);
-  TORCH_UTILS_CHECK(tokens == X.size(0), op, ": tokens must equal X.size(0) = ", X.size(0), ", got ", tokens);
+  gguf_checks::check_matmul_args(op, W, X, type, row, 3);
+  gguf_checks::check_moe_sizes(op, X, top_k, tokens);
   gguf_checks::check_routing(op, "topk_ids", topk_ids, X);
   TORCH_UTILS_CHECK(topk_ids.numel() == tokens * top_k, op, ": topk_ids must hold tokens * top_k = ",
                     tokens * top_k, " expert ids, got shape ", shape_str(topk_ids));
