@@ -79,7 +79,7 @@ def copy_bandwidth():
     return moved / common.copy_baseline_us(moved) / 1e3  # GB/s
 
 
-def bench_dequant(vllm, types, copy_gbs):
+def bench_dequant(vllm, types):
     rows = []
     m = n = 4096
     for name in types:
@@ -100,7 +100,7 @@ def bench_dequant(vllm, types, copy_gbs):
     return rows
 
 
-def bench_mmvq(vllm, types, copy_gbs, tokens_list=(1, 4, 8), shapes=MMVQ_SHAPES):
+def bench_mmvq(vllm, types, tokens_list=(1, 4, 8), shapes=MMVQ_SHAPES):
     rows = []
     for k, n in shapes:
         for name in types:
@@ -123,7 +123,7 @@ def bench_mmvq(vllm, types, copy_gbs, tokens_list=(1, 4, 8), shapes=MMVQ_SHAPES)
     return rows
 
 
-def bench_mmq(vllm, types, copy_gbs, tokens_list=(16, 64, 512, 4096), k=4096, n=4096):
+def bench_mmq(vllm, types, tokens_list=(16, 64, 512, 4096), k=4096, n=4096):
     rows = []
     for name in types:
         sets_w = rotating(name, n, k)
@@ -161,7 +161,7 @@ def moe_runner(lib, op, topk, top_k, name, n, tokens, experts):
     return lambda w, x: lib.ggml_moe_a8(x, w, s, e, p, tid(name), n, top_k, tokens)
 
 
-def bench_moe(vllm, types, copy_gbs, tokens_list=(1, 16, 512), experts=8, top_k=2, k=4096, n=14336):
+def bench_moe(vllm, types, tokens_list=(1, 16, 512), experts=8, top_k=2, k=4096, n=14336):
     rows = []
     for name in types:
         sets_w = rotating(name, n, k, experts=experts)
@@ -234,13 +234,13 @@ def main():
     if "agreement" in parts:
         rows += agreement(vllm, types)
     if "dequant" in parts:
-        rows += bench_dequant(vllm, types + FLOAT_TYPES, copy_gbs)
+        rows += bench_dequant(vllm, types + FLOAT_TYPES)
     if "mmvq" in parts:
-        rows += bench_mmvq(vllm, types, copy_gbs, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all" else MMVQ_SHAPES[:1])
+        rows += bench_mmvq(vllm, types, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all" else MMVQ_SHAPES[:1])
     if "mmq" in parts:
-        rows += bench_mmq(vllm, types, copy_gbs)
+        rows += bench_mmq(vllm, types)
     if "moe" in parts:
-        rows += bench_moe(vllm, args.moe_types.split(","), copy_gbs)
+        rows += bench_moe(vllm, args.moe_types.split(","))
     summary = {"copy_gbs": copy_gbs}
     for part in ("dequant", "mmvq", "mmq", "moe"):
         ratios = [r["speedup_vs_vllm"] for r in rows if r["part"] == part and "speedup_vs_vllm" in r]

@@ -207,19 +207,24 @@ def moe_tolerance(X, Wd, topk_ids, top_k, dtype):
                         for p, e in enumerate(topk_ids.flatten().tolist())])
 
 
-@pytest.mark.parametrize("name", QUANT_TYPES)
-def test_moe_ops_match_per_expert_loop(name):
-    tokens, top_k, experts, k, n = 5, 2, 4, 256, 24
+def check_moe_ops(name, device, tokens, top_k, experts, k, n):
+    """Both MoE ops on `device` against the per-expert loop (routing built on the CPU)."""
     W, Wd, X, topk_ids = make_moe_case(name, tokens, top_k, experts, k, n)
     ref = moe_reference(X, Wd, topk_ids, top_k)
     tol = moe_tolerance(X, Wd, topk_ids, top_k, X.dtype)
-    out = ops.ggml_moe_a8_vec(X, W, topk_ids, top_k, type_id(name), n, tokens)
-    assert out.shape == (tokens * top_k, n)
+    W, X = W.to(device), X.to(device)
+    out = ops.ggml_moe_a8_vec(X, W, topk_ids.to(device), top_k, type_id(name), n, tokens)
+    assert out.shape == (tokens * top_k, n) and out.device == X.device
     assert_within(out, ref, tol)
     block = ops.ggml_moe_get_block_size(type_id(name))
-    sorted_ids, expert_ids, post = align_block_size(topk_ids, block, experts)
-    out = ops.ggml_moe_a8(X, W, sorted_ids, expert_ids, post, type_id(name), n, top_k, tokens)
+    routing = (t.to(device) for t in align_block_size(topk_ids, block, experts))
+    out = ops.ggml_moe_a8(X, W, *routing, type_id(name), n, top_k, tokens)
     assert_within(out, ref, tol)
+
+
+@pytest.mark.parametrize("name", QUANT_TYPES)
+def test_moe_ops_match_per_expert_loop(name):
+    check_moe_ops(name, "cpu", tokens=5, top_k=2, experts=4, k=256, n=24)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,15 +360,7 @@ def test_cuda_matmuls_match_reference_and_cpu(name, dtype):
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", QUANT_TYPES)
 def test_cuda_moe_matches_per_expert_loop(name):
-    tokens, top_k, experts, k, n = 37, 2, 8, 512, 40
-    W, Wd, X, topk_ids = make_moe_case(name, tokens, top_k, experts, k, n)
-    ref = moe_reference(X, Wd, topk_ids, top_k)
-    tol = moe_tolerance(X, Wd, topk_ids, top_k, X.dtype)
-    out = ops.ggml_moe_a8_vec(X.cuda(), W.cuda(), topk_ids.cuda(), top_k, type_id(name), n, tokens)
-    assert_within(out, ref, tol)
-    s, e, p = align_block_size(topk_ids, ops.ggml_moe_get_block_size(type_id(name)), experts)
-    out = ops.ggml_moe_a8(X.cuda(), W.cuda(), s.cuda(), e.cuda(), p.cuda(), type_id(name), n, top_k, tokens)
-    assert_within(out, ref, tol)
+    check_moe_ops(name, "cuda", tokens=37, top_k=2, experts=8, k=512, n=40)
 
 
 @pytest.mark.cuda

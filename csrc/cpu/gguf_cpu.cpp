@@ -7,7 +7,6 @@
 #include <cmath>
 
 #include "../dispatch_utils.h"
-#include "../libtorch_stable/quantization/gguf/gguf_dot.h"
 #include "../libtorch_stable/quantization/gguf/gguf_ops_impl.h"
 
 namespace vllm_ops {
@@ -105,34 +104,32 @@ struct GgufLauncher<CpuBackend> {
     const int64_t n = W.size(1), row_bytes = W.size(2), k = codes.size(1);
     gguf::dispatch_type<true>("ggml matmul", type, [&](auto traits) {
       using Traits = decltype(traits);
-      if constexpr (Traits::kKind == gguf::TypeKind::kQuant) {
-        VLLM_OPS_DISPATCH_FLOATING_TYPES(out.scalar_type(), "ggml matmul", [&] {
-          auto* o = static_cast<scalar_t*>(out.mutable_data_ptr());
-          const int64_t chunks = k / kChunk;
-          torch::stable::parallel_for(0, map.groups * n, 16, [&](int64_t begin, int64_t end) {
-            for (int64_t item = begin; item < end; ++item) {
-              const int64_t g = item / n, row = item % n;
-              const gguf::GroupEntries e = gguf::resolve_group(map, g);
-              if (e.count == 0) continue;
-              const uint8_t* wrow = w + (e.expert * n + row) * row_bytes;
-              float acc[gguf::kMaxTile] = {};
-              for (int64_t c = 0; c < chunks; ++c) {
-                Chunk ch;
-                const int64_t elem = c * kChunk;
-                Traits::decode(wrow + elem / Traits::kBlockElems * Traits::kBlockBytes,
-                               static_cast<int>((elem % Traits::kBlockElems) / kChunk), ch);
-                for (int t = 0; t < e.count; ++t) {
-                  uint32_t xw[4];
-                  std::memcpy(xw, q + e.x_row[t] * k + elem, sizeof xw);
-                  acc[t] += s[e.x_row[t] * (k / gguf::kQ8Block) + elem / gguf::kQ8Block] *
-                            gguf::chunk_dot<Traits>(ch, xw);
-                }
+      VLLM_OPS_DISPATCH_FLOATING_TYPES(out.scalar_type(), "ggml matmul", [&] {
+        auto* o = static_cast<scalar_t*>(out.mutable_data_ptr());
+        const int64_t chunks = k / kChunk;
+        torch::stable::parallel_for(0, map.groups * n, 16, [&](int64_t begin, int64_t end) {
+          for (int64_t item = begin; item < end; ++item) {
+            const int64_t g = item / n, row = item % n;
+            const gguf::GroupEntries e = gguf::resolve_group(map, g);
+            if (e.count == 0) continue;
+            const uint8_t* wrow = w + (e.expert * n + row) * row_bytes;
+            float acc[gguf::kMaxTile] = {};
+            for (int64_t c = 0; c < chunks; ++c) {
+              Chunk ch;
+              const int64_t elem = c * kChunk;
+              Traits::decode(wrow + elem / Traits::kBlockElems * Traits::kBlockBytes,
+                             static_cast<int>((elem % Traits::kBlockElems) / kChunk), ch);
+              for (int t = 0; t < e.count; ++t) {
+                uint32_t xw[4];
+                std::memcpy(xw, q + e.x_row[t] * k + elem, sizeof xw);
+                acc[t] += s[e.x_row[t] * (k / gguf::kQ8Block) + elem / gguf::kQ8Block] *
+                          gguf::chunk_dot<Traits>(ch, xw);
               }
-              for (int t = 0; t < e.count; ++t) store(o + e.out_row[t] * n + row, acc[t]);
             }
-          });
+            for (int t = 0; t < e.count; ++t) store(o + e.out_row[t] * n + row, acc[t]);
+          }
         });
-      }
+      });
     });
   }
 

@@ -127,13 +127,11 @@ void GgufLauncher<GpuBackend>::dot(const Tensor& W, int64_t type, const Tensor& 
   void* o = out.mutable_data_ptr();
   gguf::dispatch_type<true>("ggml matmul", type, [&](auto traits) {
     using Traits = decltype(traits);
-    if constexpr (Traits::kKind == gguf::TypeKind::kQuant) {
-      switch (map.tile) {
-        case 1: launch_dot<Traits, 1>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-        case 2: launch_dot<Traits, 2>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-        case 4: launch_dot<Traits, 4>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-        default: launch_dot<Traits, gguf::kMaxTile>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream);
-      }
+    switch (map.tile) {
+      case 1: launch_dot<Traits, 1>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
+      case 2: launch_dot<Traits, 2>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
+      case 4: launch_dot<Traits, 4>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
+      default: launch_dot<Traits, gguf::kMaxTile>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream);
     }
   });
   VLLM_OPS_GPU_CHECK(gpuGetLastError());

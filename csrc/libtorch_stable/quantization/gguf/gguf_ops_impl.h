@@ -111,10 +111,10 @@ Tensor gguf_dot_path(const Tensor& W, const Tensor& X, int64_t type, int64_t n, 
   const int64_t k = X.size(1);
   Tensor out = zero_fill ? torch::stable::new_zeros(X, {out_rows, n}) : torch::stable::new_empty(X, {out_rows, n});
   if (out_rows == 0 || n == 0 || map.groups == 0) return out;
+  if (k == 0) return torch::stable::zero_(out);
   Tensor codes = torch::stable::new_empty(X, {X.size(0), k}, ScalarType::Char);
   Tensor scales = torch::stable::new_empty(X, {X.size(0), k / gguf::kQ8Block}, ScalarType::Float);
-  if (X.size(0) > 0 && k > 0) GgufLauncher<Backend>::quantize_activations(X, codes, scales);
-  if (k == 0) return torch::stable::zero_(out);
+  GgufLauncher<Backend>::quantize_activations(X, codes, scales);
   const Tensor W3 = W.dim() == 3 ? W : torch::stable::view(W, {1, W.size(0), W.size(1)});
   GgufLauncher<Backend>::dot(W3, type, codes, scales, map, out);
   return out;
@@ -123,7 +123,7 @@ Tensor gguf_dot_path(const Tensor& W, const Tensor& X, int64_t type, int64_t n, 
 inline gguf::TokenMap dense_map(int64_t tokens) {
   gguf::TokenMap map;
   map.tokens = tokens;
-  map.tile = tokens >= gguf::kMaxTile ? gguf::kMaxTile : tokens > 4 ? 8 : tokens > 2 ? 4 : tokens > 1 ? 2 : 1;
+  while (map.tile < tokens && map.tile < gguf::kMaxTile) map.tile *= 2;  // 1, 2, 4 or kMaxTile
   map.groups = (tokens + map.tile - 1) / map.tile;
   return map;
 }

@@ -157,8 +157,7 @@ struct IQ4_NL {  // d @0, qs @2 (Q4_0's nibble order); element = d * kIq4nlValue
   static constexpr int kBlockElems = 32, kBlockBytes = 2 + 16, kAlign = 2;
   static constexpr bool kHasOffset = false;
   VLLM_OPS_HOST_DEVICE static void decode(const uint8_t* b, int c, Chunk& out) {
-    nibbles<kAlign>(b + 2, c, out);
-    for (int j = 0; j < 4; ++j) out.w[j] = lookup4(kIq4nlValues, out.w[j]);
+    table_nibbles<kAlign>(b + 2, c, kIq4nlValues, out);
     out.scale = load_half(b);
     out.offset = 0.f;
   }
@@ -170,8 +169,7 @@ struct IQ4_XS {  // d @0, scales_h: u16 @2, scales_l: 4 bytes @4, qs: 16 bytes p
   static constexpr bool kHasOffset = false;
   VLLM_OPS_HOST_DEVICE static void decode(const uint8_t* b, int c, Chunk& out) {
     const int ib = c / 2;
-    nibbles<kAlign>(b + 8 + 16 * ib, c % 2, out);
-    for (int j = 0; j < 4; ++j) out.w[j] = lookup4(kIq4nlValues, out.w[j]);
+    table_nibbles<kAlign>(b + 8 + 16 * ib, c % 2, kIq4nlValues, out);
     const int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((load_u16(b + 2) >> (2 * ib)) & 3) << 4);
     out.scale = mul_rn(load_half(b), static_cast<float>(ls - 32));
     out.offset = 0.f;

@@ -88,13 +88,20 @@ VLLM_OPS_HOST_DEVICE uint32_t lookup4(const Table& table, uint32_t codes) {
                VLLM_OPS_GGUF_LOOKUP(table, (codes >> 16) & 0xF), VLLM_OPS_GGUF_LOOKUP(table, codes >> 24));
 }
 
+// The non-linear 4-bit formats (MXFP4, IQ4_NL, IQ4_XS): nibbles() of the 16 bytes at qs, each code
+// replaced by its table value.
+template <int kAlign, class Table>
+VLLM_OPS_HOST_DEVICE void table_nibbles(const uint8_t* qs, int c, const Table& table, Chunk& out) {
+  nibbles<kAlign>(qs, c, out);
+  for (int j = 0; j < 4; ++j) out.w[j] = lookup4(table, out.w[j]);
+}
+
 struct MXFP4 {  // e: E8M0 @0, qs @1; element = 2^(e - 128) * kMxfp4Values[code]
   static constexpr TypeKind kKind = TypeKind::kQuant;
   static constexpr int kBlockElems = 32, kBlockBytes = 1 + 16, kAlign = 1;
   static constexpr bool kHasOffset = false;
   VLLM_OPS_HOST_DEVICE static void decode(const uint8_t* b, int c, Chunk& out) {
-    nibbles<kAlign>(b + 1, c, out);
-    for (int j = 0; j < 4; ++j) out.w[j] = lookup4(kMxfp4Values, out.w[j]);
+    table_nibbles<kAlign>(b + 1, c, kMxfp4Values, out);
     out.scale = e8m0_half(b[0]);
     out.offset = 0.f;
   }
