@@ -223,7 +223,7 @@ def main():
     parser.add_argument("--parts", default="agreement,dequant,mmvq,mmq,moe")
     parser.add_argument("--types", default=",".join(QUANT_TYPES))
     parser.add_argument("--moe-types", default="Q4_0,Q4_K,Q6_K,Q8_0")
-    parser.add_argument("--mmvq-shapes", default="all", help="'all' or 'first'")
+    parser.add_argument("--mmvq-shapes", default="all", help="'all', or indices into MMVQ_SHAPES such as 0,1")
     args = parser.parse_args()
     vllm = common.load_vllm(args.vllm_lib)
     types = args.types.split(",")
@@ -236,7 +236,8 @@ def main():
     if "dequant" in parts:
         rows += bench_dequant(vllm, types + FLOAT_TYPES)
     if "mmvq" in parts:
-        rows += bench_mmvq(vllm, types, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all" else MMVQ_SHAPES[:1])
+        rows += bench_mmvq(vllm, types, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all"
+                           else [MMVQ_SHAPES[int(i)] for i in args.mmvq_shapes.split(",")])
     if "mmq" in parts:
         rows += bench_mmq(vllm, types)
     if "moe" in parts:
