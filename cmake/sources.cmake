@@ -5,7 +5,8 @@ set(VLLM_OPS_HOST_SOURCES
   csrc/libtorch_stable/torch_bindings.cpp
   csrc/cpu/activation_cpu.cpp
   csrc/cpu/quant_cpu.cpp
-  csrc/cpu/gguf_cpu.cpp)
+  csrc/cpu/gguf_cpu.cpp
+  csrc/cpu/gptq_cpu.cpp)
 
 # GPU kernels shared by CUDA and HIP (each .cu is compiled as HIP for ROCm).
 set(VLLM_OPS_GPU_SOURCES

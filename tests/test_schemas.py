@@ -14,6 +14,7 @@ SHIPPED = {
              "dynamic_scaled_fp8_quant", "dynamic_per_token_scaled_fp8_quant"],
     "gguf": ["ggml_dequantize", "ggml_mul_mat_vec_a8", "ggml_mul_mat_a8", "ggml_moe_a8", "ggml_moe_a8_vec",
              "ggml_moe_get_block_size"],
+    "gptq": ["gptq_gemm", "gptq_shuffle"],
 }
 
 

@@ -30,6 +30,7 @@ from .gguf import (  # noqa: E402
     ggml_mul_mat_a8,
     ggml_mul_mat_vec_a8,
 )
+from .gptq import gptq_gemm, gptq_shuffle  # noqa: E402
 from .quantization import scaled_fp8_quant, scaled_int8_quant  # noqa: E402
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
     "ggml_moe_get_block_size",
     "ggml_mul_mat_a8",
     "ggml_mul_mat_vec_a8",
+    "gptq_gemm",
+    "gptq_shuffle",
     "scaled_fp8_quant",
     "scaled_int8_quant",
 ]

@@ -88,7 +88,25 @@ def _ggml_moe_a8_vec(X, W, topk_ids, top_k, type, row, tokens):
     return X.new_empty((tokens * top_k, row))
 
 
+def _gptq_gemm(a, b_q_weight, b_gptq_qzeros, b_gptq_scales, b_g_idx, use_exllama, use_v2_format, bit):
+    op = "gptq_gemm"
+    _check(bit in (2, 3, 4, 8), op, f"bit must be 2, 3, 4 or 8, got {bit}")
+    _check(a.dtype in (torch.float16, torch.bfloat16), op, f"a must have dtype Half or BFloat16, got {a.dtype}")
+    _check(a.dim() == 2, op, f"a must be 2-D [M, K], got shape {list(a.shape)}")
+    for name, t in (("b_q_weight", b_q_weight), ("b_gptq_qzeros", b_gptq_qzeros)):
+        _check(t.dtype == torch.int32, op, f"{name} must have dtype Int, got {t.dtype}")
+        _check(t.dim() == 2, op, f"{name} must be 2-D, got shape {list(t.shape)}")
+    _check(b_gptq_scales.dtype == a.dtype, op, f"b_gptq_scales must have the dtype of a ({a.dtype}), got "
+           f"{b_gptq_scales.dtype}")
+    for name, t in (("b_q_weight", b_q_weight), ("b_gptq_qzeros", b_gptq_qzeros), ("b_gptq_scales", b_gptq_scales)):
+        _check(t.device == a.device, op, f"{name} must be on the device of a ({a.device}), got {t.device}")
+    _check(b_q_weight.size(0) * 32 == a.size(1) * bit, op,
+           f"b_q_weight must have K * bit / 32 = {a.size(1) * bit // 32} rows, got shape {list(b_q_weight.shape)}")
+    return a.new_empty((a.size(0), b_q_weight.size(1)))
+
+
 _RETURNING = {
+    "gptq_gemm": _gptq_gemm,
     "ggml_dequantize": _ggml_dequantize,
     "ggml_mul_mat_vec_a8": _ggml_matmul("ggml_mul_mat_vec_a8"),
     "ggml_mul_mat_a8": _ggml_matmul("ggml_mul_mat_a8"),

@@ -55,6 +55,14 @@ struct GgufOps {
                                 int64_t type, int64_t row, int64_t tokens);
 };
 
+template <class Backend>
+struct GptqOps {
+  static Tensor gptq_gemm(const Tensor& a, const Tensor& b_q_weight, const Tensor& b_gptq_qzeros,
+                          const Tensor& b_gptq_scales, const Tensor& b_g_idx, bool use_exllama,
+                          bool use_v2_format, int64_t bit);
+  static void gptq_shuffle(Tensor& q_weight, const Tensor& q_perm, int64_t bit);
+};
+
 // Backend-independent: the sorted-block size ggml_moe_a8 expects for a type.
 int64_t ggml_moe_get_block_size(int64_t type);
 

@@ -38,6 +38,10 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   ops.def("ggml_moe_a8(Tensor X, Tensor W, Tensor sorted_token_ids, Tensor expert_ids, Tensor num_tokens_post_padded, int type, SymInt row, SymInt top_k, SymInt tokens) -> Tensor");
   ops.def("ggml_moe_a8_vec(Tensor X, Tensor W, Tensor topk_ids, int top_k, int type, SymInt row, SymInt tokens) -> Tensor");
   ops.def("ggml_moe_get_block_size(int type) -> int");
+
+  // gptq
+  ops.def("gptq_gemm(Tensor a, Tensor b_q_weight, Tensor b_gptq_qzeros, Tensor b_gptq_scales, Tensor b_g_idx, bool use_exllama, bool use_v2_format, int bit) -> Tensor");
+  ops.def("gptq_shuffle(Tensor! q_weight, Tensor q_perm, int bit) -> ()");
 }
 
 // One line per op: the same entry points serve every backend, templated on it.
@@ -69,10 +73,15 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   m.impl("ggml_moe_a8", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_moe_a8));                 \
   m.impl("ggml_moe_a8_vec", TORCH_BOX(&vllm_ops::GgufOps<Backend>::ggml_moe_a8_vec))
 
+#define VLLM_OPS_IMPL_GPTQ(m, Backend)                                               \
+  m.impl("gptq_gemm", TORCH_BOX(&vllm_ops::GptqOps<Backend>::gptq_gemm));           \
+  m.impl("gptq_shuffle", TORCH_BOX(&vllm_ops::GptqOps<Backend>::gptq_shuffle))
+
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::CpuBackend);
   VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::CpuBackend);
   VLLM_OPS_IMPL_GGUF(ops, vllm_ops::CpuBackend);
+  VLLM_OPS_IMPL_GPTQ(ops, vllm_ops::CpuBackend);
 }
 
 // Ops without tensor arguments dispatch on no device: one implementation for every backend.
@@ -86,6 +95,7 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
   VLLM_OPS_IMPL_ACTIVATION(ops, vllm_ops::GpuBackend);
   VLLM_OPS_IMPL_W8A8_QUANT(ops, vllm_ops::GpuBackend);
   VLLM_OPS_IMPL_GGUF(ops, vllm_ops::GpuBackend);
+  VLLM_OPS_IMPL_GPTQ(ops, vllm_ops::GpuBackend);
 }
 #endif
 
