@@ -14,7 +14,10 @@ set(VLLM_OPS_GPU_SOURCES
   csrc/libtorch_stable/quantization/w8a8/quant_kernels.cu
   csrc/libtorch_stable/quantization/gguf/gguf_dequant.cu
   csrc/libtorch_stable/quantization/gguf/gguf_mmvq.cu
-  csrc/libtorch_stable/quantization/gguf/gguf_ops_gpu.cu)
+  csrc/libtorch_stable/quantization/gguf/gguf_ops_gpu.cu
+  csrc/libtorch_stable/quantization/gptq/gptq_dequant.cu
+  csrc/libtorch_stable/quantization/gptq/gptq_gemm.cu
+  csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu)
 
 # CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols). Listed by cmake/cuda.cmake only,
 # never for HIP; their registrations sit under #ifndef USE_ROCM.

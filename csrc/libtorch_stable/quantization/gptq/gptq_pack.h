@@ -35,14 +35,14 @@ struct PackedBits {
 
   // All 32 values of a pack.
   VLLM_OPS_HOST_DEVICE static void unpack(const uint32_t (&w)[kWords], uint32_t (&q)[kPackValues]) {
-#pragma unroll
+VLLM_OPS_UNROLL
     for (int i = 0; i < kPackValues; ++i) q[i] = get(w, i);
   }
 
   VLLM_OPS_HOST_DEVICE static void pack(const uint32_t (&q)[kPackValues], uint32_t (&w)[kWords]) {
-#pragma unroll
+VLLM_OPS_UNROLL
     for (int j = 0; j < kWords; ++j) w[j] = 0;
-#pragma unroll
+VLLM_OPS_UNROLL
     for (int i = 0; i < kPackValues; ++i) {
       const int bit = i * kBits, word = bit / 32, shift = bit % 32;
       w[word] |= (q[i] & kMask) << shift;
