@@ -110,7 +110,9 @@ bool uses_mma(const gptq::WeightView& v) {
 #ifdef USE_ROCM
   return false;
 #else
-  return (v.bits == 4 || v.bits == 8) && v.row_group == nullptr;
+  // 32-bit offsets in the kernel: qweight and a below 2^31 elements (a: at most 64 rows).
+  return (v.bits == 4 || v.bits == 8) && v.row_group == nullptr && v.k * v.bits / 32 * v.n < (int64_t{1} << 31) &&
+         64 * v.k < (int64_t{1} << 31);
 #endif
 }
 
@@ -166,33 +168,60 @@ struct MmaType<torch::headeronly::BFloat16> {
   }
 };
 
-// The four B registers (two k16 steps) of one column from the lane's word(s) of a pack. The
+// A column group's zero and scale, for four columns, in the form weight_regs uses them.
+template <int kBits, typename T>
+struct MmaGroup {
+  using MT = MmaType<T>;
+  static constexpr bool kMagicPath = kBits == 4 || MT::kMagicHolds8Bits;
+  uint32_t z2[4], s2[4];      // magic path: magic + zero, and the scale, in both halves
+  float offset[4], scale[4];  // fp32 path: 2^23 + zero, and the scale
+
+  __device__ __forceinline__ void load(const gptq::WeightView& v, int64_t group, int64_t col) {
+    gptq::QuadGroup<gptq::PackedBits<kBits>, T> q;
+    q.load(v, group, col);
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      if constexpr (kMagicPath) {
+        z2[c] = MT::splat(MT::kMagicValue + q.zero[c]);
+        s2[c] = MT::splat(q.scale[c]);
+      } else {
+        offset[c] = 8388608.f + q.zero[c];
+        scale[c] = q.scale[c];
+      }
+    }
+  }
+};
+
+// The four B registers (two k16 steps) of column j from the lane's word(s) of a pack. The
 // lane's 8 values are k = 8t .. 8t + 7 of the pack (t = lane % 4). Register r pairs
 //   4 bits: values (r, r + 4)      (nibble r and r + 4: one mask takes both halves)
 //   8 bits: values (0,2) (1,3) (4,6) (5,7)   (bytes 0 and 2, 1 and 3 of each word)
 // Each weight is (q - zero) exactly, times the scale, rounded once to T.
-template <int kBits, class MT>
-__device__ __forceinline__ void weight_regs(const uint32_t (&w)[kBits / 4], int zero, float scale, uint32_t (&b)[4]) {
-  if constexpr (kBits == 4 || MT::kMagicHolds8Bits) {
-    const uint32_t z2 = MT::splat(MT::kMagicValue + zero), s2 = MT::splat(scale);
+template <int kBits, typename T>
+__device__ __forceinline__ void weight_regs(const uint32_t (&w)[kBits / 4], const MmaGroup<kBits, T>& grp, int j,
+                                            uint32_t (&b)[4]) {
+  using MT = MmaType<T>;
+  if constexpr (MmaGroup<kBits, T>::kMagicPath) {
     if constexpr (kBits == 4) {
 #pragma unroll
-      for (int r = 0; r < 4; ++r) b[r] = MT::sub_mul(((w[0] >> (4 * r)) & 0x000F000Fu) | MT::kMagic, z2, s2);
+      for (int r = 0; r < 4; ++r)
+        b[r] = MT::sub_mul(((w[0] >> (4 * r)) & 0x000F000Fu) | MT::kMagic, grp.z2[j], grp.s2[j]);
     } else {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
 #pragma unroll
-        for (int r = 0; r < 2; ++r) b[2 * h + r] = MT::sub_mul(((w[h] >> (8 * r)) & 0x00FF00FFu) | MT::kMagic, z2, s2);
+        for (int r = 0; r < 2; ++r)
+          b[2 * h + r] = MT::sub_mul(((w[h] >> (8 * r)) & 0x00FF00FFu) | MT::kMagic, grp.z2[j], grp.s2[j]);
     }
   } else {
     // bf16 and 8-bit codes: 7 mantissa bits cannot hold 128 + q, so through fp32, where
     // (2^23 + q) - (2^23 + zero) is exact.
-    const float offset = 8388608.f + zero;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float d[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) d[j] = (__uint_as_float(0x4B000000u | ((w[h] >> (8 * j)) & 0xFFu)) - offset) * scale;
+      for (int e = 0; e < 4; ++e)
+        d[e] = (__uint_as_float(0x4B000000u | ((w[h] >> (8 * e)) & 0xFFu)) - grp.offset[j]) * grp.scale[j];
       b[2 * h] = MT::pair(d[0], d[2]);
       b[2 * h + 1] = MT::pair(d[1], d[3]);
     }
@@ -210,42 +239,70 @@ __device__ __forceinline__ void activation_regs(const uint32_t (&x)[4], uint32_t
   r[3] = __byte_perm(x[kNext], x[kNext + kHi], 0x7632);
 }
 
+// Asynchronous 16-byte copies global -> shared (sm_80+): weights in flight without holding
+// registers. A false predicate copies nothing and zero-fills.
+__device__ __forceinline__ void copy_async16(void* smem, const void* gmem, bool pred) {
+  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(pred ? 16 : 0));
+}
+__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void copy_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// Stages of weights in flight per warp: each a 16-byte copy per lane per slot, into a ring in
+// shared memory (each lane reads back only what it copied, so no barrier is needed). Six
+// stages of 2 KB per warp keep 10 KB per warp (160 KB per SM at two blocks) in flight while one
+// stage is computed; with two stages in registers the kernel reached 0.4 of the bandwidth.
+constexpr int kMmaStages = 6;
+constexpr int kMmaSlots = 4;  // 16-byte copies per lane per stage
+constexpr int kMmaSmemBytes = kMmaWarps * kMmaStages * kMmaSlots * 32 * 16;
+static_assert(kMmaSmemBytes >= kMmaWarps * 16 * kMmaColumns * 4, "the reduction reuses the ring");
+
 // kTiles m16 tiles of rows of a; kTiles = 0 is the 8-row kernel: only rows g of the fragments
 // hold rows of a (the other half is zero), and a's loads for a stage are issued with its weights.
 template <int kBits, typename T, int kTiles>
 __global__ void __launch_bounds__(kMmaWarps * 32, kTiles <= 1 ? 2 : 1)
 fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restrict__ out) {
   using MT = MmaType<T>;
-  using PB = gptq::PackedBits<kBits>;
   constexpr int kMTiles = kTiles == 0 ? 1 : kTiles;
   constexpr int kHalves = kTiles == 0 ? 1 : 2;  // 8-row halves of a tile that hold rows of a
   constexpr int kLaneWords = kBits / 4;  // 16-byte word rows per lane per pack
-  // Packs per stage: four 16-byte loads per lane. The next stage's loads are issued before the
-  // current stage is computed (two stages in flight), so memory latency overlaps the math.
-  constexpr int kUnroll = 4 / kLaneWords;
-  __shared__ float partial[kMmaWarps][16][kMmaColumns];
+  constexpr int kUnroll = kMmaSlots / kLaneWords;  // packs per stage
+  extern __shared__ uint4 mma_smem[];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int64_t n0 = int64_t{blockIdx.x} * kMmaColumns, col = n0 + 4 * g;  // column of tile j: col + j
-  const bool col_ok = col < v.n;
-  const int64_t packs = v.k / gptq::kPackValues, stride = int64_t{kMmaWarps} * kUnroll;
+  // 32-bit offsets (the host sends tensors of 2^31 elements or more elsewhere): 64-bit index
+  // arithmetic was a third of this kernel's instructions.
+  const int n = static_cast<int>(v.n), k = static_cast<int>(v.k);
+  const int n0 = blockIdx.x * kMmaColumns, col = n0 + 4 * g;  // column of tile j: col + j
+  const bool col_ok = col < n;
+  const int packs = k / gptq::kPackValues, stride = kMmaWarps * kUnroll;
+  const int packs_per_group = static_cast<int>(v.group_size / gptq::kPackValues);
+  const uint32_t* w_lane = v.qweight + t * kLaneWords * n + col;
+  const T* a_lane = a + 8 * t;
 
   // a's values k = 32 * pack + 8t .. + 7 of `row` (zero beyond the last row).
-  auto load_a = [&](int64_t pack, int row, uint32_t (&x)[4]) {
+  auto load_a = [&](int pack, int row, uint32_t (&x)[4]) {
     x[0] = x[1] = x[2] = x[3] = 0u;
     if (row < m && pack < packs) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(a + row * v.k + pack * gptq::kPackValues + 8 * t));
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(a_lane + row * k + pack * gptq::kPackValues));
       x[0] = xv.x, x[1] = xv.y, x[2] = xv.z, x[3] = xv.w;
     }
   };
-  auto load_stage = [&](int64_t base, uint4 (&w)[kUnroll][kLaneWords]) {
+  uint4* ring = mma_smem + warp * kMmaStages * kMmaSlots * 32 + lane;  // this lane's slots
+  auto issue_stage = [&](int stage) {
+    const int base = (warp + stage * kMmaWarps) * kUnroll;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-      for (int h = 0; h < kLaneWords; ++h)
-        w[u][h] = col_ok && base + u < packs
-                      ? __ldg(reinterpret_cast<const uint4*>(v.qweight + ((base + u) * kBits + t * kLaneWords + h) * v.n + col))
-                      : make_uint4(0, 0, 0, 0);
+      for (int h = 0; h < kLaneWords; ++h) {
+        const bool ok = col_ok && base + u < packs;
+        copy_async16(ring + ((stage % kMmaStages) * kMmaSlots + u * kLaneWords + h) * 32,
+                     ok ? w_lane + ((base + u) * kBits + h) * n : v.qweight, ok);
+      }
+    copy_async_commit();
   };
 
   float acc[kMTiles][4][4];
@@ -256,20 +313,35 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mt][j][e] = 0.f;
 
-  gptq::QuadGroup<PB, T> grp{};
-  int64_t grp_index = -1;
-  uint4 cur[kUnroll][kLaneWords], next[kUnroll][kLaneWords];
-  load_stage(int64_t{warp} * kUnroll, cur);
-  for (int64_t base = int64_t{warp} * kUnroll; base < packs; base += stride) {
-    load_stage(base + stride, next);
-    uint32_t xa[kTiles == 0 ? kUnroll : 1][4];
+  MmaGroup<kBits, T> grp{};
+  int grp_end = 0;  // packs below this one use grp (a warp's packs only increase)
+#pragma unroll
+  for (int stage = 0; stage < kMmaStages - 1; ++stage) issue_stage(stage);
+  // The 8-row kernel's a values, one stage ahead in registers.
+  uint32_t xa[kTiles == 0 ? kUnroll : 1][4], xa_next[kTiles == 0 ? kUnroll : 1][4];
+  if constexpr (kTiles == 0) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) load_a(warp * kUnroll + u, g, xa_next[u]);
+  }
+  for (int stage = 0, base = warp * kUnroll; base < packs; ++stage, base += stride) {
+    issue_stage(stage + kMmaStages - 1);
+    copy_async_wait<kMmaStages - 1>();  // this stage's copies have landed
+    uint4 cur[kUnroll][kLaneWords];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int h = 0; h < kLaneWords; ++h) cur[u][h] = ring[((stage % kMmaStages) * kMmaSlots + u * kLaneWords + h) * 32];
     if constexpr (kTiles == 0) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) load_a(base + u, g, xa[u]);
+      for (int u = 0; u < kUnroll; ++u) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) xa[u][e] = xa_next[u][e];
+        load_a(base + stride + u, g, xa_next[u]);
+      }
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int64_t pack = base + u;
+      const int pack = base + u;
       if (pack >= packs) break;
       uint32_t areg[kMTiles][2][4];
 #pragma unroll
@@ -289,10 +361,10 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
           }
         }
       }
-      const int64_t group = pack * gptq::kPackValues / v.group_size;
-      if (group != grp_index) {
+      if (pack >= grp_end) {
+        const int group = pack / packs_per_group;
         if (col_ok) grp.load(v, group, col);
-        grp_index = group;
+        grp_end = (group + 1) * packs_per_group;
       }
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
@@ -300,7 +372,7 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
 #pragma unroll
         for (int h = 0; h < kLaneWords; ++h) w[h] = j == 0 ? cur[u][h].x : j == 1 ? cur[u][h].y : j == 2 ? cur[u][h].z : cur[u][h].w;
         uint32_t b[4];
-        weight_regs<kBits, MT>(w, grp.zero[j], grp.scale[j], b);
+        weight_regs<kBits, T>(w, grp, j, b);
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
           const uint32_t lo[4] = {areg[mt][0][0], areg[mt][1][0], areg[mt][0][1], areg[mt][1][1]};
@@ -310,11 +382,10 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
         }
       }
     }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int h = 0; h < kLaneWords; ++h) cur[u][h] = next[u][h];
   }
+  copy_async_wait<0>();
+  __syncthreads();  // every warp is done with its ring: the reduction reuses the memory
+  auto partial = reinterpret_cast<float(*)[16][kMmaColumns]>(mma_smem);
 
   // The warps' partial sums, added in warp order one m16 tile at a time. Fragment element e of
   // tile j is row g (+8 for e >= 2), tile column 2t (+1 for odd e), i.e. block column 4 * that + j.
@@ -330,8 +401,8 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
       float sum = 0.f;
 #pragma unroll
       for (int w = 0; w < kMmaWarps; ++w) sum += partial[w][row][c];
-      const int64_t orow = mt * 16 + row;
-      if (orow < m && n0 + c < v.n) out[orow * v.n + n0 + c] = static_cast<T>(sum);
+      const int orow = mt * 16 + row;
+      if (orow < m && n0 + c < n) out[orow * n + n0 + c] = static_cast<T>(sum);
     }
     __syncthreads();
   }
@@ -348,7 +419,10 @@ __global__ void gather_columns_kernel(const T* __restrict__ a, const int32_t* __
 template <int kBits, typename T, int kTiles>
 void launch_mma(const T* a, int m, const gptq::WeightView& v, T* out, gpuStream_t stream) {
   const auto blocks = static_cast<unsigned>((v.n + kMmaColumns - 1) / kMmaColumns);
-  fused_mma_kernel<kBits, T, kTiles><<<blocks, kMmaWarps * 32, 0, stream>>>(a, m, v, out);
+  // Above the 48 KB default; set on every launch, as the attribute is per device (a host-side call).
+  VLLM_OPS_GPU_CHECK(cudaFuncSetAttribute(fused_mma_kernel<kBits, T, kTiles>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kMmaSmemBytes));
+  fused_mma_kernel<kBits, T, kTiles><<<blocks, kMmaWarps * 32, kMmaSmemBytes, stream>>>(a, m, v, out);
 }
 
 template <int kBits, typename T>
