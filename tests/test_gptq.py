@@ -233,6 +233,8 @@ def bad_input_cases(device):
         (lambda: gemm(a.t(), q, z, s, g, False, False, 4), "a must be contiguous"),
         (lambda: gemm(a[None], q, z, s, g, False, False, 4), "a must be 2-D \\[M, K\\]"),
         (lambda: gemm(a, q.t().contiguous().t(), z, s, g, False, False, 4), "b_q_weight must be contiguous"),
+        (lambda: gemm(torch.randn(300, dtype=a.dtype, device=device)[1:257].view(2, 128), q, z, s, g, False, False, 4),
+         "a must start on a 16-byte boundary"),
         (lambda: ops.gptq_shuffle(q.clone(), perm, 7), "gptq_shuffle: bit must be 2, 3, 4 or 8, got 7"),
         (lambda: ops.gptq_shuffle(q.clone(), perm[:100], 4), "q_perm must be empty or 1-D of length 128"),
         (lambda: ops.gptq_shuffle(q.clone(), perm.long(), 4), "q_perm must have dtype Int"),
@@ -245,7 +247,7 @@ def bad_input_cases(device):
     ]
 
 
-BAD_CASES = 23
+BAD_CASES = 24
 
 
 @pytest.mark.parametrize("case", range(BAD_CASES))

@@ -239,27 +239,6 @@ __device__ __forceinline__ void activation_regs(const uint32_t (&x)[4], uint32_t
   r[3] = __byte_perm(x[kNext], x[kNext + kHi], 0x7632);
 }
 
-// Asynchronous 16-byte copies global -> shared (sm_80+): weights in flight without holding
-// registers. A false predicate copies nothing and zero-fills.
-__device__ __forceinline__ void copy_async16(void* smem, const void* gmem, bool pred) {
-  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(pred ? 16 : 0));
-}
-__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void copy_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
-// Stages of weights in flight per warp: each a 16-byte copy per lane per slot, into a ring in
-// shared memory (each lane reads back only what it copied, so no barrier is needed). Six
-// stages of 2 KB per warp keep 10 KB per warp (160 KB per SM at two blocks) in flight while one
-// stage is computed; with two stages in registers the kernel reached 0.4 of the bandwidth.
-constexpr int kMmaStages = 6;
-constexpr int kMmaSlots = 4;  // 16-byte copies per lane per stage
-constexpr int kMmaSmemBytes = kMmaWarps * kMmaStages * kMmaSlots * 32 * 16;
-static_assert(kMmaSmemBytes >= kMmaWarps * 16 * kMmaColumns * 4, "the reduction reuses the ring");
-
 // kTiles m16 tiles of rows of a; kTiles = 0 is the 8-row kernel: only rows g of the fragments
 // hold rows of a (the other half is zero), and a's loads for a stage are issued with its weights.
 template <int kBits, typename T, int kTiles>
@@ -269,8 +248,12 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
   constexpr int kMTiles = kTiles == 0 ? 1 : kTiles;
   constexpr int kHalves = kTiles == 0 ? 1 : 2;  // 8-row halves of a tile that hold rows of a
   constexpr int kLaneWords = kBits / 4;  // 16-byte word rows per lane per pack
-  constexpr int kUnroll = kMmaSlots / kLaneWords;  // packs per stage
-  extern __shared__ uint4 mma_smem[];
+  // Packs per stage: four 16-byte loads per lane. The next stage's loads are issued before the
+  // current stage is computed (two stages in flight), so memory latency overlaps the math.
+  // (A six-stage cp.async ring in shared memory instead measured slower: 33 against 26 us.)
+  // (__launch_bounds__ for three blocks per SM spilled and measured 36 against 26 us.)
+  constexpr int kUnroll = 4 / kLaneWords;
+  __shared__ float partial[kMmaWarps][16][kMmaColumns];
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   // 32-bit offsets (the host sends tensors of 2^31 elements or more elsewhere): 64-bit index
@@ -291,18 +274,14 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
       x[0] = xv.x, x[1] = xv.y, x[2] = xv.z, x[3] = xv.w;
     }
   };
-  uint4* ring = mma_smem + warp * kMmaStages * kMmaSlots * 32 + lane;  // this lane's slots
-  auto issue_stage = [&](int stage) {
-    const int base = (warp + stage * kMmaWarps) * kUnroll;
+  auto load_stage = [&](int base, uint4 (&w)[kUnroll][kLaneWords]) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
-      for (int h = 0; h < kLaneWords; ++h) {
-        const bool ok = col_ok && base + u < packs;
-        copy_async16(ring + ((stage % kMmaStages) * kMmaSlots + u * kLaneWords + h) * 32,
-                     ok ? w_lane + ((base + u) * kBits + h) * n : v.qweight, ok);
-      }
-    copy_async_commit();
+      for (int h = 0; h < kLaneWords; ++h)
+        w[u][h] = col_ok && base + u < packs
+                      ? __ldg(reinterpret_cast<const uint4*>(w_lane + ((base + u) * kBits + h) * n))
+                      : make_uint4(0, 0, 0, 0);
   };
 
   float acc[kMTiles][4][4];
@@ -315,29 +294,14 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
 
   MmaGroup<kBits, T> grp{};
   int grp_end = 0;  // packs below this one use grp (a warp's packs only increase)
-#pragma unroll
-  for (int stage = 0; stage < kMmaStages - 1; ++stage) issue_stage(stage);
-  // The 8-row kernel's a values, one stage ahead in registers.
-  uint32_t xa[kTiles == 0 ? kUnroll : 1][4], xa_next[kTiles == 0 ? kUnroll : 1][4];
-  if constexpr (kTiles == 0) {
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) load_a(warp * kUnroll + u, g, xa_next[u]);
-  }
-  for (int stage = 0, base = warp * kUnroll; base < packs; ++stage, base += stride) {
-    issue_stage(stage + kMmaStages - 1);
-    copy_async_wait<kMmaStages - 1>();  // this stage's copies have landed
-    uint4 cur[kUnroll][kLaneWords];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int h = 0; h < kLaneWords; ++h) cur[u][h] = ring[((stage % kMmaStages) * kMmaSlots + u * kLaneWords + h) * 32];
+  uint4 cur[kUnroll][kLaneWords], next[kUnroll][kLaneWords];
+  load_stage(warp * kUnroll, cur);
+  for (int base = warp * kUnroll; base < packs; base += stride) {
+    load_stage(base + stride, next);
+    uint32_t xa[kTiles == 0 ? kUnroll : 1][4];
     if constexpr (kTiles == 0) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) xa[u][e] = xa_next[u][e];
-        load_a(base + stride + u, g, xa_next[u]);
-      }
+      for (int u = 0; u < kUnroll; ++u) load_a(base + u, g, xa[u]);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -382,10 +346,11 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
         }
       }
     }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int h = 0; h < kLaneWords; ++h) cur[u][h] = next[u][h];
   }
-  copy_async_wait<0>();
-  __syncthreads();  // every warp is done with its ring: the reduction reuses the memory
-  auto partial = reinterpret_cast<float(*)[16][kMmaColumns]>(mma_smem);
 
   // The warps' partial sums, added in warp order one m16 tile at a time. Fragment element e of
   // tile j is row g (+8 for e >= 2), tile column 2t (+1 for odd e), i.e. block column 4 * that + j.
@@ -419,10 +384,7 @@ __global__ void gather_columns_kernel(const T* __restrict__ a, const int32_t* __
 template <int kBits, typename T, int kTiles>
 void launch_mma(const T* a, int m, const gptq::WeightView& v, T* out, gpuStream_t stream) {
   const auto blocks = static_cast<unsigned>((v.n + kMmaColumns - 1) / kMmaColumns);
-  // Above the 48 KB default; set on every launch, as the attribute is per device (a host-side call).
-  VLLM_OPS_GPU_CHECK(cudaFuncSetAttribute(fused_mma_kernel<kBits, T, kTiles>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kMmaSmemBytes));
-  fused_mma_kernel<kBits, T, kTiles><<<blocks, kMmaWarps * 32, kMmaSmemBytes, stream>>>(a, m, v, out);
+  fused_mma_kernel<kBits, T, kTiles><<<blocks, kMmaWarps * 32, 0, stream>>>(a, m, v, out);
 }
 
 template <int kBits, typename T>
@@ -440,7 +402,10 @@ void launch_mma_tiles(const T* a, int m, const gptq::WeightView& v, T* out, gpuS
 
 }  // namespace
 
-// Rows of a from which dequantizing W once and a dense GEMM beat the fused kernels.
+// Rows of a from which dequantizing W once and a dense GEMM beat the fused kernels. Measured on
+// the H200 (benchmarks/NOTES.md, 8192 x 8192, group 128): the tensor-core kernel at 64 rows took
+// 70-76 us (4 bits) and 90-104 us (8 bits), the dense path at 65 rows 85-86 and 95-96 us, so the
+// fused kernel serves up to its 64-row limit. The CUDA-core kernel grows with each 4-row tile.
 int64_t GptqLauncher<GpuBackend>::dequant_gemm_min_rows(const gptq::WeightView& v) {
   return uses_mma(v) ? kMmaMaxTiles * 16 + 1 : 2 * kGenericTile + 1;
 }
