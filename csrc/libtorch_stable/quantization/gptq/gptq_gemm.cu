@@ -405,9 +405,10 @@ void launch_mma_tiles(const T* a, int m, const gptq::WeightView& v, T* out, gpuS
 // Rows of a from which dequantizing W once and a dense GEMM beat the fused kernels. Measured on
 // the H200 (benchmarks/NOTES.md, 8192 x 8192, group 128): the tensor-core kernel at 64 rows took
 // 70-76 us (4 bits) and 90-104 us (8 bits), the dense path at 65 rows 85-86 and 95-96 us, so the
-// fused kernel serves up to its 64-row limit. The CUDA-core kernel grows with each 4-row tile.
+// fused kernel serves up to its 64-row limit. The CUDA-core kernel (2 and 3 bits, 4096 x 4096)
+// took 21-24 us for one 4-row tile and 33-34 us for two, the dense path 23-24 us: one tile.
 int64_t GptqLauncher<GpuBackend>::dequant_gemm_min_rows(const gptq::WeightView& v) {
-  return uses_mma(v) ? kMmaMaxTiles * 16 + 1 : 2 * kGenericTile + 1;
+  return uses_mma(v) ? kMmaMaxTiles * 16 + 1 : kGenericTile + 1;
 }
 
 void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightView& v, Tensor& out) {
