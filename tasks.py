@@ -13,6 +13,7 @@ from pathlib import Path
 from invoke import Exit, task
 
 from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheel, wheelhouse
+from buildenv import doctor as checkup
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
@@ -195,6 +196,17 @@ def verify(c, manifest):
     print(f"\nverify {result.target}: {'OK' if result.ok else 'MISMATCH'}\n  manifest {result.expected}\n"
           f"  rebuilt  {result.rebuilt}")
     if not result.ok:
+        raise Exit(code=1)
+
+
+@task(help={"profile": PROFILE_HELP})
+@_clean_errors
+def doctor(c, profile=None):
+    """Check this machine: engine, disk, memory and job count, images, GPU, compiler cache, Dev Containers CLI.
+    One line per check, with the command that fixes a failing one; exits 1 if any fails."""
+    checks = checkup.run_checks(config.load(profile=profile))
+    print(checkup.render(checks))
+    if not all(check.ok for check in checks):
         raise Exit(code=1)
 
 

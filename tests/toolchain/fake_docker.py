@@ -67,3 +67,6 @@ class FakeClient:
 
     def ping(self):
         return True
+
+    def version(self):
+        return {"Version": "99.0-fake"}
