@@ -13,6 +13,7 @@ from pathlib import Path
 from invoke import Exit, task
 
 from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheel, wheelhouse
+from buildenv import devcontainer as devcontainers
 from buildenv import doctor as checkup
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
@@ -197,6 +198,27 @@ def verify(c, manifest):
           f"  rebuilt  {result.rebuilt}")
     if not result.ok:
         raise Exit(code=1)
+
+
+@task(help={"check": "only compare: exit 1 if the committed files differ from what env.yaml renders",
+            "prepare": "cuda or rocm: create the base image and build context a devcontainer builds from "
+                       "(its initializeCommand runs this)"})
+@_clean_errors
+def devcontainer(c, check=False, prepare=None):
+    """Write .devcontainer/*/devcontainer.json and CMakePresets.json from env.yaml (default profile)."""
+    cfg = config.load(profile=None)
+    if prepare:
+        devcontainers.prepare(engine.connect(), cfg, images.image_key(_target(prepare)))
+        return
+    if check:
+        stale = devcontainers.drifted(cfg)
+        if stale:
+            raise Exit("out of date with env.yaml (run `invoke devcontainer`): "
+                       + ", ".join(str(p.relative_to(REPO_ROOT)) for p in stale), code=1)
+        print("devcontainer files match env.yaml")
+        return
+    for path in devcontainers.write(cfg) or ["(no changes)"]:
+        print(f"wrote {path}")
 
 
 @task(help={"profile": PROFILE_HELP})

@@ -16,7 +16,7 @@ from .container import CCACHE_VOLUME
 # Free disk a full round needs: two toolchain images (~2 GB each), their build cache, the
 # wheelhouse, build trees of three targets and the compiler cache.
 DISK_NEED_GIB = 20.0
-DEVCONTAINER_CLI = "npm install -g @devcontainers/cli"
+DEVCONTAINER_CLI = "npm install -g @devcontainers/cli@0.89.0"  # the version the devcontainer test ran with
 
 
 @dataclass(frozen=True)
