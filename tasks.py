@@ -200,16 +200,11 @@ def verify(c, manifest):
         raise Exit(code=1)
 
 
-@task(help={"check": "only compare: exit 1 if the committed files differ from what env.yaml renders",
-            "prepare": "cuda or rocm: create the base image and build context a devcontainer builds from "
-                       "(its initializeCommand runs this)"})
+@task(help={"check": "only compare: exit 1 if the committed files differ from what env.yaml renders"})
 @_clean_errors
-def devcontainer(c, check=False, prepare=None):
+def devcontainer(c, check=False):
     """Write .devcontainer/*/devcontainer.json and CMakePresets.json from env.yaml (default profile)."""
     cfg = config.load(profile=None)
-    if prepare:
-        devcontainers.prepare(engine.connect(), cfg, images.image_key(_target(prepare)))
-        return
     if check:
         stale = devcontainers.drifted(cfg)
         if stale:

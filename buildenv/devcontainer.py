@@ -2,9 +2,10 @@
 and CMakePresets.json, generated from env.yaml (`invoke devcontainer` writes them; a test fails
 when the committed files drift from what this module renders).
 
-Each devcontainer builds the same Dockerfile with the same build arguments as `invoke image`,
-from the same build context (prepared on the host by its initializeCommand, so the engine's layer
-cache makes the build a no-op after `invoke image`). The GPU is optional: the CLI adds the
+Each devcontainer opens the toolchain image itself: its initializeCommand runs `invoke image` on
+the host, which builds it from the Dockerfile and env.yaml's build arguments when it is missing or
+stale and does nothing when it is current. (Pointing the CLI at the Dockerfile instead fails: it
+inspects the final stage's base, which is `scratch`.) The GPU is optional: the CLI adds the
 NVIDIA GPUs when the host has them; `rocm-gpu` adds AMD's devices, for hosts that have them."""
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import images
 from .config import REPO_ROOT, EnvConfig
 from .container import IMAGE_TORCH
 from .native import cmake_configure_args
@@ -30,19 +30,12 @@ AMD_RUN_ARGS = ["--device=/dev/kfd", "--device=/dev/dri", "--group-add=video",
 VARIANTS = {"cuda": ("cuda", []), "rocm": ("rocm", []), "rocm-gpu": ("rocm", AMD_RUN_ARGS)}
 
 
-def context_dir(key: str) -> Path:
-    return images.CONTEXT_ROOT / key
-
-
 def render(cfg: EnvConfig, name: str) -> dict:
     key, run_args = VARIANTS[name]
-    context = Path("..", "..", context_dir(key).relative_to(REPO_ROOT))
     spec = {
         "name": f"vllm-ops {name}",
-        # Host side, before the build: base image present, build context prepared.
-        "initializeCommand": [".venv/bin/invoke", "devcontainer", "--prepare", key],
-        "build": {"dockerfile": str(context / "Dockerfile"), "context": str(context),
-                  "args": images.build_args(cfg, key)},
+        "initializeCommand": [".venv/bin/invoke", "image", "--target", key],
+        "image": cfg.data["images"][key]["tag"],
         "hostRequirements": {"gpu": "optional"},
         "remoteUser": "dev",
         "updateRemoteUserUID": True,
@@ -90,11 +83,3 @@ def write(cfg: EnvConfig) -> list[Path]:
 def drifted(cfg: EnvConfig) -> list[Path]:
     """Committed files that differ from what env.yaml renders today."""
     return [path for path, text in rendered_files(cfg).items() if not path.exists() or path.read_text() != text]
-
-
-def prepare(client, cfg: EnvConfig, key: str, log=print) -> Path:
-    """What a devcontainer build needs on the host: the base image and the build context."""
-    log(f"base: {images.bootstrap_base(client, cfg, key)}")
-    context = images.prepare_context(cfg, key)
-    log(f"context: {context}")
-    return context

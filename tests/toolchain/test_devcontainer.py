@@ -1,5 +1,5 @@
 """Devcontainers: the committed files are what env.yaml renders (shown failing on a planted
-change), they build the same Dockerfile and arguments as `invoke image`, and, against the real
+change), they open the image `invoke image` builds, and, against the real
 engine with the real Dev Containers CLI (marked `docker`), one builds, opens and runs the CPU
 build and kernel tests inside."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from buildenv import config, devcontainer, images, repro
+from buildenv import config, devcontainer, repro
 from buildenv.container import IMAGE_TORCH
 from buildenv.native import cmake_configure_args
 
@@ -27,19 +27,19 @@ def test_committed_files_match_env_yaml():
 
 def test_drift_is_detected():
     data = json.loads(json.dumps(CFG.data))
-    data["images"]["cuda"]["apt"]["cmake"] = "9.9.9-planted"
+    data["images"]["cuda"]["tag"] = "vllm-ops/planted"
+    data["ops"]["namespace"] = "_C"
     planted = config.EnvConfig(data=data, sha256=CFG.sha256, path=CFG.path)
-    assert devcontainer.DEVCONTAINER_DIR / "cuda" / "devcontainer.json" in devcontainer.drifted(planted)
+    assert set(devcontainer.drifted(planted)) == {devcontainer.DEVCONTAINER_DIR / "cuda" / "devcontainer.json",
+                                                  devcontainer.PRESETS_PATH}
 
 
 @pytest.mark.parametrize("name", sorted(devcontainer.VARIANTS))
-def test_same_dockerfile_and_arguments_as_invoke_image(name):
+def test_opens_the_image_invoke_image_builds(name):
     key = devcontainer.VARIANTS[name][0]
     spec = json.loads((devcontainer.DEVCONTAINER_DIR / name / "devcontainer.json").read_text())
-    folder = devcontainer.DEVCONTAINER_DIR / name
-    assert (folder / spec["build"]["context"]).resolve() == images.CONTEXT_ROOT / key
-    assert (folder / spec["build"]["dockerfile"]).resolve() == images.CONTEXT_ROOT / key / "Dockerfile"
-    assert spec["build"]["args"] == images.build_args(CFG, key)
+    assert spec["image"] == CFG.data["images"][key]["tag"]
+    assert spec["initializeCommand"] == [".venv/bin/invoke", "image", "--target", key]
     assert spec["hostRequirements"] == {"gpu": "optional"} and spec["remoteUser"] == "dev"
     assert {"source": devcontainer.CACHE_VOLUME, "target": "/ccache", "type": "volume"} in spec["mounts"]
     # NVIDIA GPUs come from hostRequirements; AMD devices only in the variant for AMD hosts.
