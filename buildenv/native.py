@@ -163,7 +163,7 @@ def compile_extension(
     log = build_dir / "build.log"
     log.write_text("")
     env = dict(os.environ)
-    env.setdefault("SOURCE_DATE_EPOCH", "0")
+    env["SOURCE_DATE_EPOCH"] = str(cfg.source_date_epoch)  # as the container builds: env.yaml
     nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc")
     configure = cmake_configure_args(cfg, target, torch, source_dir, build_dir, cuda_compiler=nvcc)
     if needs_configure(build_dir, configure):

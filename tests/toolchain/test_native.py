@@ -30,3 +30,14 @@ def test_wrong_header_torch_version_names_the_key():
     other = dataclasses.replace(cfg, data={**cfg.data, "torch": {**cfg.data["torch"], "header_version": "2.99.0"}})
     with pytest.raises(BuildEnvError, match=r"torch==2\.99\.0 for headers \(env.yaml torch.header_version\)"):
         native.find_header_torch(other)
+
+
+def test_native_builds_take_source_date_epoch_from_env_yaml(tmp_path, monkeypatch):
+    cfg = config.load()
+    seen = []
+    monkeypatch.setattr(native, "run_streaming", lambda cmd, log, env=None, cwd=None: seen.append(env))
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")  # a stale value in the caller's environment loses
+    torch = native.TorchInstall("2.13.0", tmp_path, tmp_path)
+    native.compile_extension(cfg, "cpu", tmp_path / "build", torch=torch)
+    assert seen and all(env["SOURCE_DATE_EPOCH"] == str(cfg.source_date_epoch) for env in seen)
+    assert cfg.source_date_epoch != 0
