@@ -15,6 +15,7 @@ from invoke import Exit, task
 from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheel, wheelhouse
 from buildenv import devcontainer as devcontainers
 from buildenv import doctor as checkup
+from buildenv import families as op_families
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
@@ -214,6 +215,19 @@ def devcontainer(c, check=False):
         return
     for path in devcontainers.write(cfg) or ["(no changes)"]:
         print(f"wrote {path}")
+
+
+@task(help={"check": "only compare: exit 1 if cmake/sources.cmake differs from what env.yaml declares"})
+@_clean_errors
+def families(c, check=False):
+    """Write cmake/sources.cmake from env.yaml's `families` (each family's sources and backends)."""
+    cfg = config.load(profile=None)
+    if check:
+        if op_families.drifted(cfg):
+            raise Exit("cmake/sources.cmake is out of date with env.yaml families (run `invoke families`)", code=1)
+        print("cmake/sources.cmake matches env.yaml families")
+        return
+    print(f"{'wrote' if op_families.write(cfg) else 'unchanged:'} {op_families.SOURCES_CMAKE}")
 
 
 @task(help={"profile": PROFILE_HELP})

@@ -94,6 +94,54 @@ def _optional_image_ref(key: str, value: Any) -> str | None:
     return value
 
 
+BACKENDS = ("cpu", "cuda", "rocm")
+CUDA_ONLY_DEPENDENCIES = ("cutlass",)
+_source_path = _string(r"csrc/[A-Za-z0-9_./-]+\.(cpp|cu)", "a source path under csrc/ ending in .cpp or .cu")
+
+
+def _optional_list(item: Validator, expected: str) -> Validator:
+    def check(key: str, value: Any) -> list:
+        if not isinstance(value, list):
+            _fail(key, f"a list of {expected}", value)
+        return [item(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+    return check
+
+
+_FAMILY = {
+    "backends": _list_of(_string("|".join(BACKENDS), " or ".join(BACKENDS)), "backends"),
+    # CPU implementations: compiled into every target, so GPU builds also run on CPU tensors.
+    "host_sources": _optional_list(_source_path, "sources"),
+    # GPU kernels: compiled with nvcc for cuda and as HIP for rocm, as `backends` says.
+    "gpu_sources": _optional_list(_source_path, "sources"),
+    "dependencies": _optional_list(_string("|".join(CUDA_ONLY_DEPENDENCIES), "cutlass"), "dependencies"),
+}
+
+
+def _families(key: str, value: Any) -> dict:
+    """Op families: name -> what it builds from and for (kernel-builder's build.toml, in env.yaml)."""
+    if not isinstance(value, dict) or not value:
+        _fail(key, "a mapping of family name -> {backends, host_sources, gpu_sources, dependencies}", value)
+    out = {}
+    for name, family in value.items():
+        fkey = f"{key}.{_identifier(f'{key} name', name)}"
+        family = _validate(_FAMILY, family, fkey)
+        backends = family["backends"]
+        if ("cpu" in backends) != bool(family["host_sources"]):
+            raise ConfigError(f"env.yaml: {fkey}.host_sources must be given exactly when backends has cpu")
+        if bool({"cuda", "rocm"} & set(backends)) != bool(family["gpu_sources"]):
+            raise ConfigError(f"env.yaml: {fkey}.gpu_sources must be given exactly when backends has cuda or "
+                              "rocm")
+        if "rocm" in backends and "cuda" not in backends:
+            raise ConfigError(f"env.yaml: {fkey}.backends: a family with rocm also builds for cuda (one set of "
+                              "GPU sources serves both)")
+        cuda_only = set(family["dependencies"]) & set(CUDA_ONLY_DEPENDENCIES)
+        if cuda_only and "rocm" in backends:
+            raise ConfigError(f"env.yaml: {fkey}.backends must not include rocm: {sorted(cuda_only)[0]} is CUDA-only")
+        out[name] = family
+    return out
+
+
 _image_name = _string(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?", "a docker image name[:tag]")
 
 _IMAGE = {
@@ -132,6 +180,7 @@ SCHEMA: dict[str, Any] = {
         "job_peak_gib": {t: _positive_number for t in TARGETS},
         "source_date_epoch": _positive_int,
     },
+    "families": _families,
     "profiles": None,  # validated separately: each profile is a partial tree of this schema
 }
 

@@ -1,24 +1,35 @@
-# Source lists, in one place. Also readable in script mode (tests/toolchain/test_rocm_fence.py).
+# Generated from env.yaml `families` by `invoke families`: edit env.yaml, not this file
+# (tests/toolchain/test_families.py fails when the two drift). Also read in script mode
+# (cmake/print_sources.cmake, tests/toolchain/test_rocm_fence.py).
 
 # Compiled into every target, so a GPU build still runs on CPU tensors.
 set(VLLM_OPS_HOST_SOURCES
+  # core
   csrc/libtorch_stable/torch_bindings.cpp
+  # activation
   csrc/cpu/activation_cpu.cpp
+  # w8a8
   csrc/cpu/quant_cpu.cpp
+  # gguf
   csrc/cpu/gguf_cpu.cpp
+  # gptq
   csrc/cpu/gptq_cpu.cpp)
 
 # GPU kernels shared by CUDA and HIP (each .cu is compiled as HIP for ROCm).
 set(VLLM_OPS_GPU_SOURCES
+  # activation
   csrc/libtorch_stable/activation/activation_kernels.cu
+  # w8a8
   csrc/libtorch_stable/quantization/w8a8/quant_kernels.cu
+  # gguf
   csrc/libtorch_stable/quantization/gguf/gguf_dequant.cu
   csrc/libtorch_stable/quantization/gguf/gguf_mmvq.cu
   csrc/libtorch_stable/quantization/gguf/gguf_ops_gpu.cu
+  # gptq
   csrc/libtorch_stable/quantization/gptq/gptq_dequant.cu
   csrc/libtorch_stable/quantization/gptq/gptq_gemm.cu
   csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu)
 
-# CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols). Listed by cmake/cuda.cmake only,
-# never for HIP; their registrations sit under #ifndef USE_ROCM.
+# CUDA-only families (backends without rocm). Listed by cmake/cuda.cmake only, never for
+# HIP; their registrations sit under #ifndef USE_ROCM.
 set(VLLM_OPS_CUDA_ONLY_SOURCES)
