@@ -72,7 +72,8 @@ _loose_version = _string(r"[0-9][0-9A-Za-z.+~:-]*", "a package version string")
 _package_name = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 _abi = _string(r"\d+\.\d+", 'a version "X.Y"')
 _identifier = _string(r"[A-Za-z_][A-Za-z0-9_]*", "a C identifier")
-_cuda_arch = _string(r"\d+\.\d+a?", 'a CUDA arch such as "9.0a" or "8.0"')
+# "9.0a": sm_90a SASS; "8.0+PTX": sm_80 SASS and compute_80 PTX (newer GPUs JIT-compile it).
+_cuda_arch = _string(r"\d+\.\d+a?(\+PTX)?", 'a CUDA arch such as "9.0a", "8.0" or "8.0+PTX"')
 _rocm_arch = _string(r"gfx[0-9a-f]+", 'an AMD arch such as "gfx942"')
 
 def _version_map(key: str, value: Any) -> dict:
@@ -289,10 +290,6 @@ class EnvConfig:
         # Keep 1 GiB for everything else on the machine.
         by_memory = int(max(available_gib - 1.0, 0) // per_job)
         return max(1, min(os.cpu_count() or 1, by_memory))
-
-    def cuda_cmake_archs(self) -> str:
-        """CMAKE_CUDA_ARCHITECTURES form: "9.0a" -> "90a"."""
-        return ";".join(a.replace(".", "") for a in self.cuda_arch_list)
 
 
 def available_memory_gib() -> float:

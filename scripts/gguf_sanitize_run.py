@@ -1,4 +1,4 @@
-"""A small pass over every GGUF kernel for compute-sanitizer (scripts/gpu_gguf_evidence.sh):
+"""A small pass over every GGUF kernel for compute-sanitizer (scripts/gpu_family_evidence.sh, FAMILY=gguf):
 every type through dequantize and the integer-dot kernel at each token tile, the MoE maps and
 the dequantize-and-GEMM path, on shapes small enough to run under the tools."""
 

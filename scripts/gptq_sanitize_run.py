@@ -1,4 +1,4 @@
-"""A small pass over every GPTQ kernel for compute-sanitizer (scripts/gpu_gptq_evidence.sh): each
+"""A small pass over every GPTQ kernel for compute-sanitizer (FAMILY=gptq scripts/gpu_family_evidence.sh): each
 bit width through gptq_shuffle, the fused kernels at 1 to 4 m16 tiles and the generic kernel,
 both paths and dtypes, and the dequantize-and-GEMM path, on shapes small enough for the tools."""
 

@@ -10,7 +10,7 @@ def test_repository_env_yaml_is_valid():
     cfg = config.load()
     assert cfg.namespace == "vllm_ops"
     assert cfg.torch_target_version_macro == "0x020a000000000000"  # 2.10
-    assert cfg.cuda_cmake_archs() == "90a"
+    assert cfg.cuda_arch_list == ["9.0a"]
     assert len(cfg.sha256) == 64
 
 
@@ -86,3 +86,14 @@ def test_auto_jobs_never_exceed_memory_on_a_big_machine(monkeypatch):
 def test_pinned_jobs_are_used_as_is(env_data, write_env):
     env_data["build"]["max_jobs"] = 3
     assert config.load(write_env(env_data)).max_jobs("cuda", available_gib=1.0) == 3
+
+
+@pytest.mark.parametrize("arch, ok", [("9.0a", True), ("8.0+PTX", True), ("12.0", True), ("sm_80", False),
+                                      ("8.0+ptx", False)])
+def test_cuda_arch_entries(env_data, write_env, arch, ok):
+    env_data["cuda"]["arch_list"] = [arch]
+    if ok:
+        assert config.load(write_env(env_data)).cuda_arch_list == [arch]
+    else:
+        with pytest.raises(ConfigError, match="cuda.arch_list\\[0\\]"):
+            config.load(write_env(env_data))

@@ -20,11 +20,7 @@ __global__ void __launch_bounds__(kThreads) dequant_kernel(gptq::WeightView v, T
   if (item >= items) return;
   const int64_t pack = item / quads, col = item % quads * 4;
   uint32_t words[4][PB::kWords];
-#pragma unroll
-  for (int j = 0; j < PB::kWords; ++j) {
-    const uint4 w = *reinterpret_cast<const uint4*>(v.qweight + (pack * PB::kWords + j) * v.n + col);
-    words[0][j] = w.x, words[1][j] = w.y, words[2][j] = w.z, words[3][j] = w.w;
-  }
+  gptq::load_quad_pack<PB>(v, pack, col, words);
   gptq::QuadGroup<PB, T> grp;
   if (!v.row_group) grp.load(v, pack * gptq::kPackValues / v.group_size, col);  // one group per pack
 #pragma unroll  // fully: words[] must stay in registers, which constant indices allow

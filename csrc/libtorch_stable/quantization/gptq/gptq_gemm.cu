@@ -53,11 +53,7 @@ fused_generic_kernel(const T* __restrict__ a, int64_t m, gptq::WeightView v, T* 
   if (col < v.n) {
     for (int64_t pack = ty; pack < v.k / gptq::kPackValues; pack += kGenericKThreads) {
       uint32_t words[4][PB::kWords];
-#pragma unroll
-      for (int j = 0; j < PB::kWords; ++j) {
-        const uint4 w = *reinterpret_cast<const uint4*>(v.qweight + (pack * PB::kWords + j) * v.n + col);
-        words[0][j] = w.x, words[1][j] = w.y, words[2][j] = w.z, words[3][j] = w.w;
-      }
+      gptq::load_quad_pack<PB>(v, pack, col, words);
       gptq::QuadGroup<PB, T> grp;
       if (!v.row_group) grp.load(v, pack * gptq::kPackValues / v.group_size, col);
 #pragma unroll  // fully: constant indices keep words[] in registers

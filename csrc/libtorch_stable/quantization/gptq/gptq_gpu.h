@@ -36,6 +36,17 @@ struct alignas(4 * sizeof(T)) Quad {
   T v[4];
 };
 
+// The words of one pack for four consecutive columns (col % 4 == 0): words[c] is column col + c.
+template <class PB>
+__device__ __forceinline__ void load_quad_pack(const WeightView& v, int64_t pack, int64_t col,
+                                               uint32_t (&words)[4][PB::kWords]) {
+#pragma unroll
+  for (int j = 0; j < PB::kWords; ++j) {
+    const uint4 w = *reinterpret_cast<const uint4*>(v.qweight + (pack * PB::kWords + j) * v.n + col);
+    words[0][j] = w.x, words[1][j] = w.y, words[2][j] = w.z, words[3][j] = w.w;
+  }
+}
+
 // Zero points and scales of four consecutive columns in one group.
 template <class PB, typename T>
 struct QuadGroup {
