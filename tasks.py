@@ -204,8 +204,8 @@ def verify(c, manifest):
 @task(help={"check": "only compare: exit 1 if the committed files differ from what env.yaml renders"})
 @_clean_errors
 def devcontainer(c, check=False):
-    """Write .devcontainer/*/devcontainer.json and CMakePresets.json from env.yaml (default profile)."""
-    cfg = config.load(profile=None)
+    """Write .devcontainer/*/devcontainer.json and CMakePresets.json from env.yaml (no profile applied)."""
+    cfg = config.load(profile="")
     if check:
         stale = devcontainers.drifted(cfg)
         if stale:
@@ -221,7 +221,7 @@ def devcontainer(c, check=False):
 @_clean_errors
 def families(c, check=False):
     """Write cmake/sources.cmake from env.yaml's `families` (each family's sources and backends)."""
-    cfg = config.load(profile=None)
+    cfg = config.load(profile="")
     if check:
         if op_families.drifted(cfg):
             raise Exit("cmake/sources.cmake is out of date with env.yaml families (run `invoke families`)", code=1)

@@ -304,9 +304,9 @@ def available_memory_gib() -> float:
 
 
 def load(path: str | os.PathLike | None = None, profile: str | None = None) -> EnvConfig:
-    """Load env.yaml, apply `profile` (default: $VLLM_OPS_PROFILE) and validate."""
+    """Load env.yaml, apply `profile` (default: $VLLM_OPS_PROFILE; "" for none) and validate."""
     env_path = Path(path) if path else DEFAULT_ENV_FILE
-    profile = profile or os.environ.get("VLLM_OPS_PROFILE") or None
+    profile = (os.environ.get("VLLM_OPS_PROFILE") if profile is None else profile) or None
     try:
         raw = env_path.read_bytes()
     except OSError as exc:

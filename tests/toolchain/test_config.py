@@ -97,3 +97,9 @@ def test_cuda_arch_entries(env_data, write_env, arch, ok):
     else:
         with pytest.raises(ConfigError, match="cuda.arch_list\\[0\\]"):
             config.load(write_env(env_data))
+
+
+def test_empty_profile_ignores_the_environment(monkeypatch):
+    monkeypatch.setenv("VLLM_OPS_PROFILE", "ci")
+    assert config.load().profile == "ci"
+    assert config.load(profile="").rocm_arch_list == ["gfx90a", "gfx942"]

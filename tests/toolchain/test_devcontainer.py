@@ -18,7 +18,7 @@ from buildenv import config, devcontainer, repro
 from buildenv.container import IMAGE_TORCH
 from buildenv.native import cmake_configure_args
 
-CFG = config.load(profile=None)
+CFG = config.load(profile="")
 
 
 def test_committed_files_match_env_yaml():

@@ -8,7 +8,7 @@ import pytest
 from buildenv import config, families
 from buildenv.errors import ConfigError
 
-CFG = config.load(profile=None)
+CFG = config.load(profile="")
 
 
 def with_families(update) -> config.EnvConfig:
