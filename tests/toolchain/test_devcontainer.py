@@ -62,8 +62,10 @@ def test_cli_builds_opens_and_runs_the_cpu_suite_inside(tmp_path):
     work = tmp_path / "vllm-ops"
     repro.export_tree(work)
     # The host side (initializeCommand) uses the checkout's tools and wheel cache.
+    cache = config.REPO_ROOT / ".cache"
+    cache.mkdir(exist_ok=True)
     (work / ".venv").symlink_to(config.REPO_ROOT / ".venv")
-    (work / ".cache").symlink_to(config.REPO_ROOT / ".cache")
+    (work / ".cache").symlink_to(cache)
     if os.geteuid() == 0:  # a developer's checkout is theirs: here the image's dev user (UID 1000)
         subprocess.run(["chown", "-R", "1000:1000", str(work)], check=True)
     where = ["--workspace-folder", str(work), "--config", str(work / ".devcontainer" / "cuda" / "devcontainer.json")]
@@ -88,7 +90,7 @@ def test_cli_builds_opens_and_runs_the_cpu_suite_inside(tmp_path):
                      "tests/test_activation.py", "tests/test_gptq.py", "tests/test_int8_quant.py")
         assert " passed" in tests and "failed" not in tests
     finally:
-        (config.REPO_ROOT / ".cache" / "devcontainer-transcript.txt").write_text("\n".join(transcript))
+        (cache / "devcontainer-transcript.txt").write_text("\n".join(transcript))
         subprocess.run(["docker", "rm", "-f", *subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=devcontainer.local_folder={work}"],
             capture_output=True, text=True).stdout.split()], capture_output=True)
