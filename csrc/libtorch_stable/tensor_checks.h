@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "../gpu_vector.h"
 #include "../torch_utils.h"
 
 namespace vllm_ops {
@@ -64,6 +65,13 @@ inline void check_same_device(const char* op, const char* arg, const torch::stab
                               const char* ref_arg, const torch::stable::Tensor& ref) {
   TORCH_UTILS_CHECK(t.device() == ref.device(), op, ": ", arg, " must be on the device of ",
                     ref_arg, " (", device_str(ref.device()), "), got ", device_str(t.device()));
+}
+
+// Vector loads need their start aligned; `why` says which view gets this wrong.
+inline void check_aligned(const char* op, const char* arg, const torch::stable::Tensor& t, int64_t bytes,
+                          const std::string& why) {
+  TORCH_UTILS_CHECK(is_aligned(t.const_data_ptr(), bytes), op, ": ", arg, " must start on a ", bytes,
+                    "-byte boundary", why, ", got address ", reinterpret_cast<uintptr_t>(t.const_data_ptr()));
 }
 
 }  // namespace vllm_ops

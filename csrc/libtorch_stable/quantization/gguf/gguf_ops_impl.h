@@ -49,10 +49,7 @@ inline void check_weight_bytes(const char* op, const Tensor& W, const gguf::Type
   check_dtype_in(op, "W", W, {ScalarType::Byte});
   check_contiguous(op, "W", W);
   const int64_t align = std::min<int64_t>(4, info.block_bytes & -info.block_bytes);
-  TORCH_UTILS_CHECK(reinterpret_cast<uintptr_t>(W.const_data_ptr()) % align == 0, op,
-                    ": W must start on a ", align, "-byte boundary for ", info.name,
-                    " blocks (a view at an odd byte offset is not), got address ",
-                    reinterpret_cast<uintptr_t>(W.const_data_ptr()));
+  check_aligned(op, "W", W, align, std::string(" for ") + info.name + " blocks (a view at an odd byte offset is not)");
 }
 
 // Bytes of one weight row of k elements.

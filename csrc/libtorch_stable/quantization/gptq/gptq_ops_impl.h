@@ -58,10 +58,10 @@ inline bool check_index_vector(const char* op, const char* arg, const Tensor& t,
   return true;
 }
 
-inline void check_aligned(const char* op, const char* arg, const Tensor& t, int64_t bytes) {
-  const auto address = reinterpret_cast<uintptr_t>(t.const_data_ptr());
-  TORCH_UTILS_CHECK(address % bytes == 0, op, ": ", arg, " must start on a ", bytes,
-                    "-byte boundary (a view at an element offset is not), got address ", address);
+// The kernels' vector loads: 16 bytes of a, qweight and g_idx, 8 of scales (every tensor torch
+// allocates, and every row slice of one, starts so).
+inline void check_load_start(const char* op, const char* arg, const Tensor& t, int64_t bytes) {
+  check_aligned(op, arg, t, bytes, " (a view at an element offset is not)");
 }
 
 // Byte ranges of two tensors' data overlap.
@@ -111,12 +111,10 @@ Tensor GptqOps<B>::gptq_gemm(const Tensor& a, const Tensor& b_q_weight, const Te
   TORCH_UTILS_CHECK(k % groups == 0 && (k / groups) % gptq::kPackValues == 0, op,
                     ": K / groups must be a whole multiple of 32 (the group size), got K = ", k, ", groups = ", groups);
   const bool has_index = check_index_vector(op, "b_g_idx", b_g_idx, k, "a", a);
-  // The kernels' vector loads: 16 bytes of a, qweight and g_idx, 8 of scales (every tensor torch
-  // allocates, and every row slice of one, starts so).
-  check_aligned(op, "a", a, 16);
-  check_aligned(op, "b_q_weight", b_q_weight, 16);
-  check_aligned(op, "b_gptq_scales", b_gptq_scales, 8);
-  if (has_index) check_aligned(op, "b_g_idx", b_g_idx, 16);
+  check_load_start(op, "a", a, 16);
+  check_load_start(op, "b_q_weight", b_q_weight, 16);
+  check_load_start(op, "b_gptq_scales", b_gptq_scales, 8);
+  if (has_index) check_load_start(op, "b_g_idx", b_g_idx, 16);
 
   gptq::WeightView v{};
   v.qweight = static_cast<const uint32_t*>(b_q_weight.const_data_ptr());
