@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-python3}
 torch_version=$(.venv/bin/python -c 'from buildenv import config; print(config.load().torch_header_version)')
 .venv/bin/python -m pip install -q "torch==${torch_version}"
 # The gguf package (its version pinned for the images) for the host test of the generated grids.
-.venv/bin/python -m pip install -q "$(.venv/bin/python -c 'from buildenv import crossversion; print(crossversion.gguf_requirement())')"
+.venv/bin/python -m pip install -q "$(.venv/bin/python -c 'from buildenv import suite; print(suite.gguf_requirement())')"
 echo "bootstrap: .venv ready (torch ${torch_version})"
 [ "${1:-}" = "--no-build" ] && exit 0
 scripts/ensure-docker.sh

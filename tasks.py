@@ -12,10 +12,11 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from buildenv import abi, config, container, crossversion, engine, images, native, repro, wheel, wheelhouse
+from buildenv import abi, config, container, engine, images, pipeline, publish, repro, suite, wheelhouse
 from buildenv import devcontainer as devcontainers
 from buildenv import doctor as checkup
 from buildenv import families as op_families
+from buildenv.compile import LIBRARY_NAME, find_header_torch, host_build_dir
 from buildenv.config import REPO_ROOT, TARGETS
 from buildenv.errors import BuildEnvError
 
@@ -92,14 +93,11 @@ def build(c, target="cpu", native_=False, jobs=0, profile=None):
     cfg = config.load(profile=profile)
     _target(target)
     if native_:
-        result = native.native_build(cfg, target, jobs=jobs or None)
+        result = pipeline.build_native(cfg, target, jobs=jobs or None)
     else:
         client = engine.connect()
-        key = images.image_key(target)
-        if not images.image_exists(client, cfg.image(target)["tag"]):
-            print(f"base: {images.bootstrap_base(client, cfg, key)}")
-            images.build_image(client, cfg, key)
-        result = container.build(client, cfg, target, jobs=jobs or None)
+        images.ensure_image(client, cfg, images.image_key(target))
+        result = pipeline.build_in_image(client, cfg, target, jobs=jobs or None)
         for whl in sorted(result.library.parent.glob("*.whl")):
             print(f"\nwheel: {whl}")
     print(f"\nbuild {target}: {result.library}\n  sha256 {result.sha256}\n  {result.seconds:.1f} s")
@@ -121,7 +119,7 @@ def test(c, target="cpu", native_=False, gpus=False, torch=None, pytest_args="",
         c.run(f"{sys.executable} -m pytest {pytest_args}")
         return
     if torch:
-        code = crossversion.run_suite(container.dist_dir(_target(target)), torch, pytest_args)
+        code = suite.run_under_torch(publish.dist_dir(_target(target)), torch, pytest_args)
         print(f"\ntest {target} under torch {torch}: exit {code}, {time.monotonic() - start:.1f} s")
         if code != 0:
             raise Exit(code=code)
@@ -129,7 +127,7 @@ def test(c, target="cpu", native_=False, gpus=False, torch=None, pytest_args="",
     c.run(f"{sys.executable} -m pytest tests/toolchain -m 'not docker' -q")
     cfg = config.load(profile=profile)
     client = engine.connect()
-    code = container.test(client, cfg, _target(target), pytest_args=pytest_args, gpus=gpus)
+    code = suite.run_in_image(client, cfg, _target(target), pytest_args=pytest_args, gpus=gpus)
     print(f"\ntest {target}: exit {code}, {time.monotonic() - start:.1f} s")
     if code != 0:
         raise Exit(code=code)
@@ -142,9 +140,7 @@ def shell(c, target="cuda", profile=None):
     cfg = config.load(profile=profile)
     client = engine.connect()
     tag = container.require_image(client, cfg, _target(target))
-    # docker-py has no interactive TTY attach worth the name; the CLI does this one thing.
-    subprocess.run(["docker", "run", "--rm", "-it", "-u", container.caller_user(), "-v",
-                    f"{REPO_ROOT}:/src:ro", "-v", f"{container.host_build_dir(target)}:/build", tag, "bash"])
+    subprocess.run(container.shell_command(tag, REPO_ROOT, host_build_dir(target)))
 
 
 @task(help={"target": TARGET_HELP + " or all", "path": "audit this library file instead",
@@ -155,9 +151,9 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
     """Audit built libraries: only stable C-shim symbols from libtorch (none newer than the
     target ABI), no Python C API; prints the minimum torch and the provable manylinux tag."""
     cfg = config.load(profile=profile)
-    paths = [path] if path else [container.dist_dir(t) / native.LIBRARY_NAME
+    paths = [path] if path else [publish.dist_dir(t) / LIBRARY_NAME
                                  for t in (TARGETS if target == "all" else [_target(target)])]
-    include = native.find_header_torch(cfg).include_dir
+    include = find_header_torch(cfg).include_dir
     glibc = tuple(int(p) for p in max_glibc.split(".")) if max_glibc else None
     failed = False
     for lib in paths:
@@ -165,7 +161,7 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
         print(report.summary())
         failed |= not report.ok
         for whl in sorted(Path(lib).parent.glob("*.whl")):
-            agrees, text = wheel.auditwheel_show(whl)
+            agrees, text = abi.auditwheel_show(whl)
             print(f"  auditwheel show {whl.name}: {'agrees with the tag' if agrees else 'DISAGREES'}\n    {text}")
             failed |= not agrees
     if failed:
@@ -253,17 +249,5 @@ def lint(c):
 @_clean_errors
 def clean(c, images_=False):
     """Remove build/, dist/ and generated image contexts."""
-    for path in ("build", "dist", ".cache/image-context"):
-        shutil.rmtree(REPO_ROOT / path, ignore_errors=True)
-    for name in (native.LIBRARY_NAME, native.BUILD_INFO_NAME):
-        (REPO_ROOT / "vllm_ops" / name).unlink(missing_ok=True)
-    if images_:
-        cfg = config.load()
-        client = engine.connect()
-        for key in ("cuda", "rocm"):
-            for name in (cfg.data["images"][key]["tag"],):
-                if images.image_exists(client, name):
-                    client.images.remove(name, force=True)
-        for volume in client.volumes.list(filters={"name": container.CCACHE_VOLUME}):
-            volume.remove(force=True)
+    pipeline.clean(engine.connect(), config.load()) if images_ else pipeline.clean()
     print("clean: done")

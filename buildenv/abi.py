@@ -2,13 +2,17 @@
 
 Violations: mangled C++ symbols from c10/at/torch (the unstable C++ ABI), the Python C API,
 or a DT_NEEDED entry on libtorch_python/libpython. Works on CPU, CUDA and HIP binaries (it
-reads the dynamic symbol table with binutils' nm and readelf).
+reads the dynamic symbol table with binutils' nm and readelf). Also checks that a wheel's
+platform tag is the one auditwheel derives. Standard library only: the kernel suite imports
+this module in the image and in bare venvs.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,3 +178,21 @@ def audit(library: str | Path, torch_include: Path | None = None,
             if (version := _symbol_version(symbol)) and version[0] == "GLIBC" and version[1] > max_glibc
         ]
     return report
+
+
+def verdict(library: Path, torch_include: Path, target_abi: str) -> dict:
+    """The audit's verdict for the manifest: minimum torch, provable platform tag."""
+    major, minor = (int(p) for p in target_abi.split("."))
+    report = audit(library, torch_include, (major, minor))
+    return {"ok": report.ok, "min_torch": report.min_torch_str, "platform_tag": report.manylinux_tag,
+            "target_abi": target_abi}
+
+
+def auditwheel_show(wheel_path: Path) -> tuple[bool, str]:
+    """Run `auditwheel show` and check that the platform tag it derives from the wheel's symbol
+    versions is the one in the wheel's file name."""
+    exe = shutil.which("auditwheel") or str(Path(sys.executable).parent / "auditwheel")
+    result = subprocess.run([exe, "show", str(wheel_path)], capture_output=True, text=True)
+    text = " ".join((result.stdout + result.stderr).split())
+    tag = wheel_path.stem.rsplit("-", 1)[-1]
+    return result.returncode == 0 and f'"{tag}"' in text, text

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .compile import IMAGE_TORCH, cmake_configure_args
 from .config import REPO_ROOT, EnvConfig
-from .container import IMAGE_TORCH
-from .native import cmake_configure_args
 
 DEVCONTAINER_DIR = REPO_ROOT / ".devcontainer"
 PRESETS_PATH = REPO_ROOT / "CMakePresets.json"

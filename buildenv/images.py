@@ -186,6 +186,14 @@ def build_image(client, cfg: EnvConfig, key: str, log=print, force: bool = False
     return ImageResult(tag, image.id, image.attrs.get("Size", 0), time.monotonic() - start)
 
 
+def ensure_image(client, cfg: EnvConfig, key: str, log=print) -> None:
+    """Bootstrap the base and build the toolchain image when the image is missing (a present one
+    is used as it is: `invoke image` rebuilds a stale one)."""
+    if not image_exists(client, cfg.data["images"][key]["tag"]):
+        log(f"base: {bootstrap_base(client, cfg, key, log)}")
+        build_image(client, cfg, key, log)
+
+
 def image_info(client, tag: str) -> dict:
     image = client.images.get(tag)
     return {"tag": tag, "id": image.id, "size_bytes": image.attrs.get("Size", 0)}

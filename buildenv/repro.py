@@ -9,16 +9,20 @@ really compiles. On a mismatch, diffoscope (when installed) says where the bytes
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import container
-from .config import REPO_ROOT, EnvConfig
-from .manifest import sha256_file
+from . import abi, wheel
+from .compile import LIBRARY_NAME, compile_in_image, find_header_torch
+from .config import REPO_ROOT, EnvConfig, load
+from .errors import BuildEnvError
+from .files import Log, export_tree, sha256_file
 
 VARIANTS = (
     {"name": "a", "user": None, "jobs": 1, "umask": "022", "env": {"LANG": "C.UTF-8", "TZ": "UTC"}},
@@ -31,23 +35,13 @@ VARIANTS = (
 class ReproResult:
     target: str
     sha256: tuple[str, str]
-    wheel_sha256: tuple[str, str] | None = None
+    wheel_sha256: tuple[str, str]
+    seconds: tuple[float, float] = (0.0, 0.0)
     difference: str = ""
 
     @property
     def identical(self) -> bool:
-        return self.sha256[0] == self.sha256[1] and (not self.wheel_sha256 or
-                                                     self.wheel_sha256[0] == self.wheel_sha256[1])
-
-
-def export_tree(dest: Path, repo: Path = REPO_ROOT) -> None:
-    """Copy the files git tracks (as they are in the working tree) to dest."""
-    files = subprocess.run(["git", "-C", str(repo), "ls-files", "-z"], capture_output=True, check=True).stdout
-    for name in filter(None, files.decode().split("\0")):
-        src, dst = repo / name, dest / name
-        if src.is_file():
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
+        return self.sha256[0] == self.sha256[1] and self.wheel_sha256[0] == self.wheel_sha256[1]
 
 
 def describe_difference(a: Path, b: Path) -> str:
@@ -59,11 +53,13 @@ def describe_difference(a: Path, b: Path) -> str:
     return f"{len(lines)} bytes differ (install diffoscope for detail); first offsets:\n" + "\n".join(lines[:20])
 
 
-def check(client, cfg: EnvConfig, target: str, log=print, keep: bool = False) -> ReproResult:
+def check(client, cfg: EnvConfig, target: str, log: Log = print, keep: bool = False) -> ReproResult:
+    """The two builds' output goes to their build.log and wheel.log only; `log` gets one line per build."""
     root = Path(tempfile.mkdtemp(prefix="vllm-ops-repro-"))
     try:
-        hashes, libraries, wheel_hashes = [], [], []
+        hashes, libraries, wheel_hashes, seconds = [], [], [], []
         for variant in VARIANTS:
+            start = time.monotonic()
             checkout = root / f"checkout-{variant['name']}" / "nested" / "vllm-ops"
             build_dir = root / f"build-{variant['name']}-{target}"
             export_tree(checkout)
@@ -71,19 +67,19 @@ def check(client, cfg: EnvConfig, target: str, log=print, keep: bool = False) ->
             os.chmod(build_dir, 0o777)  # the second variant builds as another user
             log(f"repro {target}: build {variant['name']} in {checkout} as {variant['user'] or 'caller'}, "
                 f"-j{variant['jobs']}, umask {variant['umask']}, {variant['env']}")
-            library = container.compile_in_image(
+            library = compile_in_image(
                 client, cfg, target, build_dir, variant["jobs"], log=lambda line: None,
                 source_dir=checkout, user=variant["user"], env=variant["env"], umask=variant["umask"],
                 use_ccache=False)
             libraries.append(library)
             hashes.append(sha256_file(library))
-            if target in container.WHEEL_TARGETS:
-                tag = container.abi_summary(cfg, library)["platform_tag"]
-                wheel = container.build_wheel(client, cfg, target, build_dir, variant["jobs"], tag,
-                                              lambda line: None, checkout)
-                wheel_hashes.append(sha256_file(wheel))
-        result = ReproResult(target, (hashes[0], hashes[1]),
-                             (wheel_hashes[0], wheel_hashes[1]) if wheel_hashes else None)
+            tag = abi.verdict(library, find_header_torch(cfg).include_dir, cfg.target_abi)["platform_tag"]
+            built = wheel.build_in_image(client, cfg, target, build_dir, variant["jobs"], tag, lambda line: None,
+                                         checkout)
+            wheel_hashes.append(sha256_file(built))
+            seconds.append(time.monotonic() - start)
+        result = ReproResult(target, (hashes[0], hashes[1]), (wheel_hashes[0], wheel_hashes[1]),
+                             (seconds[0], seconds[1]))
         if not result.identical:
             result.difference = describe_difference(*libraries)
         return result
@@ -104,14 +100,8 @@ class VerifyResult:
         return self.expected == self.rebuilt
 
 
-def verify_manifest(client, manifest_path: Path, log=print) -> VerifyResult:
+def verify_manifest(client, manifest_path: Path, log: Log = print) -> VerifyResult:
     """Rebuild the commit a manifest names, from clean and without the compiler cache, and compare."""
-    import json  # noqa: PLC0415
-
-    from .config import load  # noqa: PLC0415
-    from .errors import BuildEnvError  # noqa: PLC0415
-    from .native import LIBRARY_NAME  # noqa: PLC0415
-
     data = json.loads(Path(manifest_path).read_text())
     commit, notes = data["git"]["commit"], []
     if not commit:
@@ -135,8 +125,8 @@ def verify_manifest(client, manifest_path: Path, log=print) -> VerifyResult:
             notes.append(f"toolchain image is now {current[:19]}, the manifest used {image.get('id', '')[:19]}")
         log(f"verify: rebuilding {data['target']} at {commit[:12]} in {source}")
         build_dir = root / "build"
-        library = container.compile_in_image(client, cfg, data["target"], build_dir, cfg.max_jobs(data["target"]),
-                                             log=lambda line: None, source_dir=source, use_ccache=False)
+        library = compile_in_image(client, cfg, data["target"], build_dir, cfg.max_jobs(data["target"]),
+                                   log=lambda line: None, source_dir=source, use_ccache=False)
         return VerifyResult(data["target"], data["artifacts"][LIBRARY_NAME], sha256_file(library), notes)
     finally:
         subprocess.run(["rm", "-rf", str(root)], check=False)

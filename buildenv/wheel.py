@@ -1,6 +1,7 @@
-"""Wheels: scikit-build-core builds them inside the image; this module gives the result its
-variant version (+cpu, +cu130, +rocm57) and the platform tag the ABI audit proves, and writes
-the zip deterministically (sorted entries, fixed timestamps and modes)."""
+"""Wheels: scikit-build-core builds them inside the image from the same configure arguments as
+the plain build; this module gives the result its variant version (+cpu, +cu130, +rocm57) and
+the platform tag the ABI audit proves, and writes the zip deterministically (sorted entries,
+fixed timestamps and modes). A wheel whose inputs did not change is reused, not rebuilt."""
 
 from __future__ import annotations
 
@@ -8,14 +9,24 @@ import base64
 import hashlib
 import re
 import shlex
+import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from .config import EnvConfig
+from . import container
+from .compile import LIBRARY_NAME, image_configure_args
+from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
+from .files import Log, first_error_lines, sha256_file
 
 RAW_DIR = "wheel-out"  # in the build directory: scikit-build-core's output
 TREE_DIR = "wheel-tree"  # its CMake build tree
+STAMP_FILE = "wheel-inputs.sha256"  # in the build directory: inputs_stamp of the wheel beside it
+# Raw wheels by content key, beside the compiler cache (same volume, same lifetime).
+WHEEL_CACHE = f"{container.CCACHE}/vllm-ops-wheels"
+WHEEL_CACHE_SIZE = 20
+REUSED_MARK = "from the wheel cache"  # build_command's line when it takes the cached raw wheel
 
 
 def variant(cfg: EnvConfig, target: str) -> str:
@@ -52,14 +63,12 @@ def build_command(configure_args: list[str], src: str, build: str, cache_dir: st
     raw = shlex.quote(f"{build}/{RAW_DIR}")
     return (
         f"if [ -f {cached} ]; then rm -rf {raw} && mkdir -p {raw} && cp {cached} {raw}/ "
-        f"&& echo 'wheel: reused {cache_key[:12]} from the wheel cache'; "
+        f"&& echo 'wheel: reused {cache_key[:12]} {REUSED_MARK}'; "
         f"else {pip_wheel} && mkdir -p {shlex.quote(cache_dir)} "
         f"&& cp {raw}/*.whl {cached}.tmp && mv {cached}.tmp {cached} "
         f"&& (cd {shlex.quote(cache_dir)} && ls -t *.whl | tail -n +{WHEEL_CACHE_SIZE + 1} | xargs -r rm -f); fi"
     )
 
-
-WHEEL_CACHE_SIZE = 20
 
 
 def _record_hash(data: bytes) -> str:
@@ -102,8 +111,6 @@ def finalize(raw: Path, dest_dir: Path, local: str, platform_tag: str, epoch: in
 
 
 def _zip_date(epoch: int) -> tuple:
-    import time  # noqa: PLC0415
-
     return time.gmtime(max(epoch, 315532800))[:6]  # zip cannot store dates before 1980
 
 
@@ -115,15 +122,68 @@ def library_in(wheel: Path, library_name: str) -> bytes:
         return zf.read(match[0])
 
 
-def auditwheel_show(wheel_path: Path) -> tuple[bool, str]:
-    """Run `auditwheel show` and check that the platform tag it derives from the wheel's symbol
-    versions is the one in the wheel's file name."""
-    import shutil  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+def inputs_stamp(library: Path, source_dir: Path, platform_tag: str, image_id: str) -> str:
+    """Everything the wheel is made of: the library, the Python package, the project and CMake
+    files, the toolchain image, the tag. When none of them changed, the previous wheel is reused
+    (so a no-op build stays a no-op, and a clean build with a warm cache skips pip)."""
+    digest = hashlib.sha256(sha256_file(library).encode() + platform_tag.encode() + image_id.encode())
+    for path in sorted([source_dir / "pyproject.toml", source_dir / "README.md", source_dir / "CMakeLists.txt",
+                        *(source_dir / "cmake").glob("*.cmake"), *(source_dir / "vllm_ops").rglob("*.py")]):
+        digest.update(str(path.relative_to(source_dir)).encode() + sha256_file(path).encode())
+    return digest.hexdigest()
 
-    exe = shutil.which("auditwheel") or str(Path(sys.executable).parent / "auditwheel")
-    result = subprocess.run([exe, "show", str(wheel_path)], capture_output=True, text=True)
-    text = " ".join((result.stdout + result.stderr).split())
-    tag = wheel_path.stem.rsplit("-", 1)[-1]
-    return result.returncode == 0 and f'"{tag}"' in text, text
+
+def build_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str,
+                   log: Log = print, source_dir: Path = REPO_ROOT, cache_key: str | None = None) -> Path:
+    """scikit-build-core in the image (or the raw wheel cached under cache_key), then the variant
+    version and proven tag on the host. The library inside must be the same bytes as the plain
+    build's, which is in build_dir."""
+    command = build_command(image_configure_args(cfg, target), str(container.SRC), str(container.BUILD),
+                            WHEEL_CACHE if cache_key else None, cache_key)
+    log_path = build_dir / "wheel.log"
+    code = container.run(client, cfg.image(target)["tag"], f"umask 022; {command}", log_path, log,
+                         user=container.caller_user(), working_dir=str(container.BUILD),
+                         environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE,
+                                      "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)},
+                         volumes=container.build_mounts(source_dir, build_dir))
+    raw = sorted((build_dir / RAW_DIR).glob("*.whl"))
+    if code != 0 or not raw:
+        raise BuildEnvError(f"building the {target} wheel failed (exit {code}); log: {log_path}\n"
+                            + first_error_lines(log_path))
+    final = finalize(raw[0], build_dir, variant(cfg, target), platform_tag, cfg.source_date_epoch)
+    if library_in(final, LIBRARY_NAME) != (build_dir / LIBRARY_NAME).read_bytes():
+        final.unlink()
+        raise BuildEnvError(f"the {target} wheel's {LIBRARY_NAME} differs from the plain build's; "
+                            "a build path or setting leaks into the binary")
+    return final
+
+
+@dataclass(frozen=True)
+class WheelResult:
+    path: Path
+    seconds: float
+    cache: str  # "inputs unchanged", "wheel cache" or "built"
+
+
+def ensure(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str, image_id: str,
+           log: Log = print, source_dir: Path = REPO_ROOT) -> WheelResult:
+    """The wheel for the library in build_dir: the one already beside it when its inputs_stamp is
+    unchanged, else the raw wheel from the wheel cache, else a fresh pip build."""
+    start = time.monotonic()
+    stamp = inputs_stamp(build_dir / LIBRARY_NAME, source_dir, platform_tag, image_id)
+    stamp_file = build_dir / STAMP_FILE
+    current = sorted(build_dir.glob("*.whl"))
+    if current and stamp_file.exists() and stamp_file.read_text() == stamp:
+        return WheelResult(current[0], time.monotonic() - start, "inputs unchanged")
+    for stale in current:
+        stale.unlink()
+    reused = []
+
+    def watch(line: str) -> None:
+        if REUSED_MARK in line:
+            reused.append(line)
+        log(line)
+
+    path = build_in_image(client, cfg, target, build_dir, jobs, platform_tag, watch, source_dir, cache_key=stamp)
+    stamp_file.write_text(stamp)
+    return WheelResult(path, time.monotonic() - start, "wheel cache" if reused else "built")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
-from .native import sha256_file
+from .files import sha256_file
 
 WHEELHOUSE = REPO_ROOT / ".cache" / "wheelhouse"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",

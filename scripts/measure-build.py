@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from buildenv import config, container, engine  # noqa: E402
+from buildenv import config, engine  # noqa: E402
+from buildenv.compile import compile_in_image  # noqa: E402
 
 COMPILERS = ("cc1plus", "cicc", "ptxas", "cudafe++", "nvcc", "clang", "clang-17", "clang++-17", "ld.lld", "lld",
              "collect2", "ld", "fatbinary", "nvlink", "g++-12", "gcc-12", "cc1")
@@ -35,7 +36,7 @@ def main(target):
         thread = threading.Thread(target=sample, args=(stop, peak))
         thread.start()
         start = time.monotonic()
-        container.compile_in_image(client, cfg, target, Path(tmp) / "build", jobs=1, log=lambda line: None,
+        compile_in_image(client, cfg, target, Path(tmp) / "build", jobs=1, log=lambda line: None,
                                    use_ccache=False)
         seconds = time.monotonic() - start
         stop.set()

@@ -31,12 +31,12 @@ def write_env(tmp_path):
 @pytest.fixture
 def fake_repo(tmp_path, monkeypatch):
     """Point build/ and dist/ at a temporary directory."""
-    from buildenv import container
+    from buildenv import abi, pipeline, publish
 
-    monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
-    monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
+    monkeypatch.setattr(pipeline, "host_build_dir", lambda target: tmp_path / "build" / target)
+    monkeypatch.setattr(publish, "dist_dir", lambda target: tmp_path / "dist" / target)
     # The fake build writes no real ELF file to audit.
-    monkeypatch.setattr(container, "abi_summary", lambda cfg, library: {"ok": True, "min_torch": "2.10",
-                                                                      "platform_tag": "manylinux_2_32_x86_64"})
+    monkeypatch.setattr(abi, "verdict", lambda library, include, target_abi: {
+        "ok": True, "min_torch": "2.10", "platform_tag": "manylinux_2_32_x86_64", "target_abi": target_abi})
     yield tmp_path
     shutil.rmtree(tmp_path, ignore_errors=True)

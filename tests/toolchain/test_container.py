@@ -1,4 +1,4 @@
-"""Container builds and test runs against a fake engine: mounts, user, logs, all-or-nothing dist."""
+"""In-image builds and test runs against a fake engine: mounts, user, logs, all-or-nothing dist."""
 
 import json
 import os
@@ -7,9 +7,11 @@ import zipfile
 import pytest
 from fake_docker import FakeClient
 
-from buildenv import config, container
+from buildenv import config, container, pipeline, suite
+from buildenv.compile import BUILD_INFO_NAME, LIBRARY_NAME
+from buildenv.config import REPO_ROOT
 from buildenv.errors import BuildEnvError
-from buildenv.native import BUILD_INFO_NAME, LIBRARY_NAME
+from buildenv.files import sha256_file
 
 CFG = config.load()
 TAG = CFG.image("cpu")["tag"]
@@ -40,11 +42,11 @@ def _raw_wheel(build_dir):
 def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     build_dir = fake_repo / "build" / "cpu"
     client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
-    result = container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    result = pipeline.build_in_image(client, CFG, "cpu", jobs=2, log=lambda line: None)
     run, wheel_run = client.runs[-2:]
     assert "pip wheel" in wheel_run["command"][-1] and wheel_run["user"] == run["user"]
     assert run["user"] == f"{os.getuid()}:{os.getgid()}"
-    assert run["volumes"][str(container.REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
+    assert run["volumes"][str(REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
     assert run["volumes"][str(build_dir)] == {"bind": "/build", "mode": "rw"}
     assert run["volumes"][container.CCACHE_VOLUME]["bind"] == "/ccache"
     assert "CCACHE_DISABLE" not in run["environment"]  # ccache rejects any value but a true one
@@ -60,14 +62,14 @@ def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     assert set(manifest["git"]) == {"commit", "dirty"}
     assert manifest["abi"]["min_torch"] == "2.10"
     wheel_name = "vllm_ops-0.1.0+cpu-py3-none-manylinux_2_32_x86_64.whl"
-    assert manifest["artifacts"][wheel_name] == container.manifest.sha256_file(dist / wheel_name)
+    assert manifest["artifacts"][wheel_name] == sha256_file(dist / wheel_name)
 
 
 def test_second_build_skips_configure_when_nothing_changed(fake_repo):
     build_dir = fake_repo / "build" / "cpu"
     client = FakeClient(images=[TAG], script=lambda call: _successful_build(call, build_dir))
-    container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
-    container.build(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    pipeline.build_in_image(client, CFG, "cpu", jobs=2, log=lambda line: None)
+    pipeline.build_in_image(client, CFG, "cpu", jobs=2, log=lambda line: None)
     first, second = [r["command"][-1] for r in client.runs if "pip wheel" not in r["command"][-1]]
     assert len([r for r in client.runs if "pip wheel" in r["command"][-1]]) == 1  # wheel reused
     assert "cmake -G Ninja" in first and "cmake -G Ninja" not in second and "cmake --build" in second
@@ -80,7 +82,7 @@ def test_failed_compile_reports_log_and_leaves_dist_untouched(fake_repo):
     output = b"FAILED: activation_cpu.cpp.o\nactivation_cpu.cpp:3:2: error: expected ';'\n"
     client = FakeClient(images=[TAG], script=lambda call: (output, 1, None))
     with pytest.raises(BuildEnvError) as info:
-        container.build(client, CFG, "cpu", jobs=1, log=lambda line: None)
+        pipeline.build_in_image(client, CFG, "cpu", jobs=1, log=lambda line: None)
     message = str(info.value)
     assert "exit 1" in message and "build.log" in message and "error: expected ';'" in message
     assert (dist / LIBRARY_NAME).read_bytes() == b"previous good build"
@@ -89,12 +91,12 @@ def test_failed_compile_reports_log_and_leaves_dist_untouched(fake_repo):
 
 def test_missing_toolchain_image_says_how_to_build_it(fake_repo):
     with pytest.raises(BuildEnvError, match=r"invoke image --target cuda"):
-        container.build(FakeClient(images=[]), CFG, "cuda", log=lambda line: None)
+        pipeline.build_in_image(FakeClient(images=[]), CFG, "cuda", log=lambda line: None)
 
 
 def test_rocm_artifacts_are_not_run(fake_repo):
     with pytest.raises(BuildEnvError, match="compile-and-link verified"):
-        container.test(FakeClient(images=[CFG.image("rocm")["tag"]]), CFG, "rocm")
+        suite.run_in_image(FakeClient(images=[CFG.image("rocm")["tag"]]), CFG, "rocm")
 
 
 def test_test_run_mounts_the_artifact_read_only(fake_repo):
@@ -102,7 +104,7 @@ def test_test_run_mounts_the_artifact_read_only(fake_repo):
     dist.mkdir(parents=True)
     (dist / LIBRARY_NAME).write_bytes(b"lib")
     client = FakeClient(images=[TAG], script=lambda call: (b"1 passed\n", 0, None))
-    assert container.test(client, CFG, "cpu", pytest_args="-k silu", log=lambda line: None) == 0
+    assert suite.run_in_image(client, CFG, "cpu", pytest_args="-k silu", log=lambda line: None) == 0
     run = client.runs[-1]
     assert run["volumes"][str(dist)] == {"bind": "/dist", "mode": "ro"}
     assert "pytest" in run["command"][-1] and "-k silu" in run["command"][-1]
@@ -114,7 +116,7 @@ def test_gpu_test_run_requests_every_gpu_and_requires_them(fake_repo):
     dist.mkdir(parents=True)
     (dist / LIBRARY_NAME).write_bytes(b"lib")
     client = FakeClient(images=[CFG.image("cuda")["tag"]], script=lambda call: (b"1 passed\n", 0, None))
-    assert container.test(client, CFG, "cuda", gpus=True, log=lambda line: None) == 0
+    assert suite.run_in_image(client, CFG, "cuda", gpus=True, log=lambda line: None) == 0
     run = client.runs[-1]
     [request] = run["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from buildenv import config, devcontainer, repro
-from buildenv.container import IMAGE_TORCH
-from buildenv.native import cmake_configure_args
+from buildenv import config, devcontainer
+from buildenv.compile import IMAGE_TORCH, cmake_configure_args
+from buildenv.files import export_tree
 
 CFG = config.load(profile="")
 
@@ -60,7 +60,7 @@ def test_cli_builds_opens_and_runs_the_cpu_suite_inside(tmp_path):
     cli = shutil.which("devcontainer")
     assert cli, "the Dev Containers CLI is not installed (npm install -g @devcontainers/cli; .ci/run does)"
     work = tmp_path / "vllm-ops"
-    repro.export_tree(work)
+    export_tree(work)
     # The host side (initializeCommand) uses the checkout's tools and wheel cache.
     cache = config.REPO_ROOT / ".cache"
     cache.mkdir(exist_ok=True)

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-from buildenv import config, container, engine, images, repro
+from buildenv import config, engine, images, pipeline, publish
+from buildenv.compile import LIBRARY_NAME
 from buildenv.errors import BuildEnvError
-from buildenv.native import LIBRARY_NAME
+from buildenv.files import export_tree, sha256_file
 
 pytestmark = pytest.mark.docker
 CFG = config.load()
@@ -40,13 +41,13 @@ def test_absent_base_image_is_reported_with_invoke_base():
 
 def test_failing_compile_exits_with_log_and_leaves_no_artifact(tmp_path, monkeypatch):
     source = tmp_path / "src"
-    repro.export_tree(source)
+    export_tree(source)
     broken = source / "csrc" / "cpu" / "activation_cpu.cpp"
     broken.write_text(broken.read_text() + "\nthis is not C++;\n")
-    monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
-    monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
+    monkeypatch.setattr(pipeline, "host_build_dir", lambda target: tmp_path / "build" / target)
+    monkeypatch.setattr(publish, "dist_dir", lambda target: tmp_path / "dist" / target)
     with pytest.raises(BuildEnvError) as info:
-        container.build(engine.connect(), CFG, "cpu", jobs=1, log=lambda line: None, source_dir=source)
+        pipeline.build_in_image(engine.connect(), CFG, "cpu", jobs=1, log=lambda line: None, source_dir=source)
     message = str(info.value)
     assert "failed (exit 1)" in message and str(tmp_path / "build" / "cpu" / "build.log") in message
     assert "activation_cpu.cpp" in message and "error" in message
@@ -55,25 +56,25 @@ def test_failing_compile_exits_with_log_and_leaves_no_artifact(tmp_path, monkeyp
 
 def test_published_artifacts_match_their_manifests():
     for target in ("cpu", "cuda", "rocm"):
-        dist = container.dist_dir(target)
+        dist = publish.dist_dir(target)
         manifest = json.loads((dist / "manifest.json").read_text())
-        assert manifest["artifacts"][LIBRARY_NAME] == repro.sha256_file(dist / LIBRARY_NAME)
+        assert manifest["artifacts"][LIBRARY_NAME] == sha256_file(dist / LIBRARY_NAME)
         assert manifest["env_yaml_sha256"] == config.load(profile=manifest["profile"]).sha256
 
 
 def test_clean_rebuild_with_warm_cache_reuses_the_wheel_bytes(tmp_path, monkeypatch):
     source = tmp_path / "src"
-    repro.export_tree(source)
-    monkeypatch.setattr(container, "host_build_dir", lambda target: tmp_path / "build" / target)
-    monkeypatch.setattr(container, "dist_dir", lambda target: tmp_path / "dist" / target)
+    export_tree(source)
+    monkeypatch.setattr(pipeline, "host_build_dir", lambda target: tmp_path / "build" / target)
+    monkeypatch.setattr(publish, "dist_dir", lambda target: tmp_path / "dist" / target)
     client = engine.connect()
-    first = container.build(client, CFG, "cpu", log=lambda line: None, source_dir=source)
+    first = pipeline.build_in_image(client, CFG, "cpu", log=lambda line: None, source_dir=source)
     wheel = next((tmp_path / "dist" / "cpu").glob("*.whl"))
-    first_wheel = repro.sha256_file(wheel)
+    first_wheel = sha256_file(wheel)
     subprocess.run(["rm", "-rf", str(tmp_path / "build" / "cpu")], check=True)
     lines = []
-    second = container.build(client, CFG, "cpu", log=lines.append, source_dir=source)
+    second = pipeline.build_in_image(client, CFG, "cpu", log=lines.append, source_dir=source)
     assert any("reused" in line and "wheel cache" in line for line in lines)
     assert not any("Building wheel" in line for line in lines)
     assert second.sha256 == first.sha256
-    assert repro.sha256_file(next((tmp_path / "dist" / "cpu").glob("*.whl"))) == first_wheel
+    assert sha256_file(next((tmp_path / "dist" / "cpu").glob("*.whl"))) == first_wheel

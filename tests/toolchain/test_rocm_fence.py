@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from buildenv import container
+from buildenv.compile import LIBRARY_NAME
 from buildenv.config import REPO_ROOT
-from buildenv.native import LIBRARY_NAME
+from buildenv.publish import dist_dir
 
 # The CUDA-only families' names. GGUF's MXFP4 block type is not one of them (it is decoded on
 # every backend), hence fp4 only when not preceded by "mx".
@@ -48,7 +48,7 @@ def test_cuda_only_registrations_sit_under_ifndef_use_rocm():
 
 @pytest.mark.docker
 def test_hip_binary_has_no_cuda_only_symbols():
-    library = container.dist_dir("rocm") / LIBRARY_NAME
+    library = dist_dir("rocm") / LIBRARY_NAME
     assert library.exists(), "build it first: invoke build --target rocm"
     symbols = subprocess.run(["nm", "-C", "-D", str(library)], capture_output=True, text=True, check=True).stdout
     symbols += subprocess.run(["nm", "-C", str(library)], capture_output=True, text=True).stdout

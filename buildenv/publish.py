@@ -1,4 +1,5 @@
-"""dist/<target>/: the published artifact and its manifest, written all-or-nothing."""
+"""dist/<target>/: the published artifacts (library, build info, wheel) and their manifest,
+written all-or-nothing."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .compile import BUILD_INFO_NAME, LIBRARY_NAME
 from .config import REPO_ROOT, EnvConfig
-from .native import BUILD_INFO_NAME, LIBRARY_NAME, sha256_file
+from .files import sha256_file
 
 MANIFEST_NAME = "manifest.json"
+
+
+def dist_dir(target: str) -> Path:
+    return REPO_ROOT / "dist" / target
 
 
 def git_state(repo: Path = REPO_ROOT) -> dict:
