@@ -8,6 +8,7 @@ Dockerfile.cuda / Dockerfile.rocm with every pin passed as a build argument.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -142,6 +143,7 @@ class ImageResult:
     image_id: str
     size_bytes: int
     seconds: float
+    cache: str = ""  # "inputs unchanged", or how many build steps the engine's layer cache answered
 
 
 def inputs_key(cfg: EnvConfig, key: str, base_id: str) -> str:
@@ -171,27 +173,34 @@ def build_image(client, cfg: EnvConfig, key: str, log=print, force: bool = False
             wheelhouse.require_lock_matches(cfg, key)
             log(f"image {tag} is up to date: built from the same Dockerfile, wheel lock, build arguments and "
                 "base image (--force rebuilds it)")
-            return ImageResult(tag, current.id, current.attrs.get("Size", 0), time.monotonic() - start)
+            return ImageResult(tag, current.id, current.attrs.get("Size", 0), time.monotonic() - start,
+                               "inputs unchanged")
     context = prepare_context(cfg, key)
     tail: list[str] = []
+    steps = cached = 0
     for chunk in client.api.build(path=str(context), tag=tag, buildargs=build_args(cfg, key),
                                   labels={INPUTS_LABEL: inputs}, rm=True, forcerm=True, decode=True):
         if "error" in chunk:
             raise BuildEnvError(f"building image {tag} failed: {chunk['error'].strip()}\n" + "\n".join(tail))
-        text = chunk.get("stream", "").rstrip("\n")
-        if text:
-            log(text)
-            tail = (tail + [text])[-40:]
+        for text in chunk.get("stream", "").splitlines():
+            if text.strip():
+                log(text)
+                tail = (tail + [text])[-40:]
+                steps += text.startswith("Step ")
+                cached += text.strip() == "---> Using cache"
     image = client.images.get(tag)
-    return ImageResult(tag, image.id, image.attrs.get("Size", 0), time.monotonic() - start)
+    return ImageResult(tag, image.id, image.attrs.get("Size", 0), time.monotonic() - start,
+                       f"{cached}/{steps} steps cached")
 
 
-def ensure_image(client, cfg: EnvConfig, key: str, log=print) -> None:
+def ensure_image(client, cfg: EnvConfig, key: str, log=print, step=lambda name: contextlib.nullcontext()) -> None:
     """Bootstrap the base and build the toolchain image when the image is missing (a present one
     is used as it is: `invoke image` rebuilds a stale one)."""
     if not image_exists(client, cfg.data["images"][key]["tag"]):
-        log(f"base: {bootstrap_base(client, cfg, key, log)}")
-        build_image(client, cfg, key, log)
+        with step(f"base {key}"):
+            log(f"base: {bootstrap_base(client, cfg, key, log)}")
+        with step(f"image {key}"):
+            build_image(client, cfg, key, log)
 
 
 def image_info(client, tag: str) -> dict:

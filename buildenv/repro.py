@@ -74,8 +74,7 @@ def check(client, cfg: EnvConfig, target: str, log: Log = print, keep: bool = Fa
             libraries.append(library)
             hashes.append(sha256_file(library))
             tag = abi.verdict(library, find_header_torch(cfg).include_dir, cfg.target_abi)["platform_tag"]
-            built = wheel.build_in_image(client, cfg, target, build_dir, variant["jobs"], tag, lambda line: None,
-                                         checkout)
+            built = wheel.build(client, cfg, target, build_dir, variant["jobs"], tag, lambda line: None, checkout)
             wheel_hashes.append(sha256_file(built))
             seconds.append(time.monotonic() - start)
         result = ReproResult(target, (hashes[0], hashes[1]), (wheel_hashes[0], wheel_hashes[1]),

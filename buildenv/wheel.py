@@ -133,7 +133,7 @@ def inputs_stamp(library: Path, source_dir: Path, platform_tag: str, image_id: s
     return digest.hexdigest()
 
 
-def build_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str,
+def build(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str,
                    log: Log = print, source_dir: Path = REPO_ROOT, cache_key: str | None = None) -> Path:
     """scikit-build-core in the image (or the raw wheel cached under cache_key), then the variant
     version and proven tag on the host. The library inside must be the same bytes as the plain
@@ -184,6 +184,6 @@ def ensure(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, plat
             reused.append(line)
         log(line)
 
-    path = build_in_image(client, cfg, target, build_dir, jobs, platform_tag, watch, source_dir, cache_key=stamp)
+    path = build(client, cfg, target, build_dir, jobs, platform_tag, watch, source_dir, cache_key=stamp)
     stamp_file.write_text(stamp)
     return WheelResult(path, time.monotonic() - start, "wheel cache" if reused else "built")

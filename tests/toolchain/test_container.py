@@ -6,6 +6,7 @@ import zipfile
 
 import pytest
 from fake_docker import FakeClient
+from invoke import MockContext
 
 from buildenv import config, container, pipeline, suite
 from buildenv.compile import BUILD_INFO_NAME, LIBRARY_NAME
@@ -121,3 +122,39 @@ def test_gpu_test_run_requests_every_gpu_and_requires_them(fake_repo):
     [request] = run["device_requests"]
     assert request["Count"] == -1 and request["Capabilities"] == [["gpu"]]
     assert run["environment"]["VLLM_OPS_REQUIRE_GPU"] == "1"
+
+
+def test_build_reports_ccache_hits_and_the_task_ends_with_the_summary(fake_repo, monkeypatch, capsys):
+    import tasks
+    from buildenv import engine
+
+    build_dir = fake_repo / "build" / "cpu"
+
+    def script(call):
+        output, status, effect = _successful_build(call, build_dir)
+        if "pip wheel" in call["command"][-1]:
+            return output, status, effect
+        assert "ccache --print-stats > /build/ccache-before.tsv" in call["command"][-1]
+
+        def with_stats():  # what ccache --print-stats writes, before and after the compile
+            effect()
+            (build_dir / "ccache-before.tsv").write_text("direct_cache_hit\t10\ncache_miss\t5\n"
+                                                         "stats_updated_timestamp\t1\n")
+            (build_dir / "ccache-after.tsv").write_text("direct_cache_hit\t12\npreprocessed_cache_hit\t1\n"
+                                                        "cache_miss\t6\n")
+
+        return b"[1/2] Building CXX object a.o\n[2/2] Linking CXX shared module x.so\n", status, with_stats
+
+    client = FakeClient(images=[TAG], script=script)
+    monkeypatch.setattr(engine, "connect", lambda: client)
+    tasks.build(MockContext(), target="cpu", jobs=1)
+    out = capsys.readouterr().out
+    assert "[2/2] Linking CXX shared module x.so" in out and "compile cpu: done in" in out
+    summary = out[out.index("build cpu\n"):].splitlines()
+    assert summary[1].split() == ["target", "artifact", "sha256", "seconds", "cache"]
+    library, wheel_row = summary[3], summary[4]
+    assert sha256_file(fake_repo / "dist" / "cpu" / LIBRARY_NAME) in library and "ccache 3/4 hits" in library
+    assert "vllm_ops-0.1.0+cpu" in wheel_row and wheel_row.endswith("built")
+    tasks.build(MockContext(), target="cpu", jobs=1, quiet=True)
+    again = capsys.readouterr().out
+    assert again.startswith("build cpu\n") and again.splitlines()[-1].endswith("inputs unchanged")
