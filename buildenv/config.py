@@ -76,6 +76,7 @@ _identifier = _string(r"[A-Za-z_][A-Za-z0-9_]*", "a C identifier")
 _cuda_arch = _string(r"\d+\.\d+a?(\+PTX)?", 'a CUDA arch such as "9.0a", "8.0" or "8.0+PTX"')
 _rocm_arch = _string(r"gfx[0-9a-f]+", 'an AMD arch such as "gfx942"')
 
+
 def _version_map(key: str, value: Any) -> dict:
     """package name -> exact version; an empty mapping is allowed."""
     if not isinstance(value, dict):
