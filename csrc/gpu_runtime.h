@@ -51,6 +51,32 @@ __device__ __forceinline__ float shfl_xor(float v, int mask) {
 #endif
 }
 
+// Orders shared-memory writes of one 32-lane group before its reads: __syncwarp on CUDA; on HIP
+// (where 32 lanes are half a wavefront) a block barrier, so every thread of the block must call it
+// the same number of times.
+__device__ __forceinline__ void sync_lanes() {
+#ifdef USE_ROCM
+  __syncthreads();
+#else
+  __syncwarp();
+#endif
+}
+
+// Programmatic dependent launch (sm_90 and later; no-ops elsewhere and on HIP). A kernel calls
+// allow_dependent_launch to let the next kernel of its stream start early; that kernel, launched
+// with the programmatic-serialization attribute, calls wait_for_prerequisite_grid before it reads
+// what this one writes (the wait returns once this grid has finished and its writes are visible).
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_prerequisite_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 inline gpuStream_t current_gpu_stream(int32_t device) {
   void* stream = nullptr;
   TORCH_UTILS_CHECK(aoti_torch_get_current_cuda_stream(device, &stream) == AOTI_TORCH_SUCCESS,

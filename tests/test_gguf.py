@@ -359,6 +359,36 @@ def test_cuda_matmuls_match_reference_and_cpu(name, dtype):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("name", QUANT_TYPES)
+def test_cuda_weight_rows_at_any_byte_offset(name):
+    # The GPU kernels stage W through 16-byte loads covering each step's bytes. K = 2304 spans one
+    # full 2048-element step of the mat-vec plus a partial one, and its rows are 16-byte aligned
+    # for some types and not for others (Q2_K: 756 bytes); dropping the first row of W shifts the
+    # start by one row as well.
+    k, n = 2304, 9
+    W, Wd, X = make_matmul_case(name, 8, k, n + 1, torch.float32, seed=5)
+    W, Wd = W[1:].cuda(), Wd[1:]
+    assert W.is_contiguous()
+    out = ops.ggml_dequantize(W, type_id(name), n, k, torch.float32)
+    torch.testing.assert_close(out.cpu(), Wd, rtol=0, atol=0)
+    for tokens in (1, 4, 8):
+        x = X[:tokens]
+        got = ops.ggml_mul_mat_vec_a8(W, x.cuda(), type_id(name), n)
+        assert_within(got, x.double() @ Wd.double().T, matmul_tolerance(x, Wd, torch.float32))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", FLOAT_TYPES)
+def test_cuda_float_dequantize_any_length_and_offset(name):
+    # 16 elements per thread, the last numel % 16 one by one; the view starts an odd row in.
+    rows, cols = 8, 37
+    raw = random_blocks(name, rows, cols, seed=3)
+    W = torch.from_numpy(raw).cuda()[1:]
+    out = ops.ggml_dequantize(W, type_id(name), rows - 1, cols, torch.float32)
+    torch.testing.assert_close(out.cpu(), reference_dequant(raw, name, rows, cols)[1:], rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", QUANT_TYPES)
 def test_cuda_moe_matches_per_expert_loop(name):
     check_moe_ops(name, "cuda", tokens=37, top_k=2, experts=8, k=512, n=40)
 

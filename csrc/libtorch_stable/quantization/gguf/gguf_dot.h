@@ -40,8 +40,10 @@ struct TokenMap {
   const int32_t* topk_ids = nullptr;
 };
 
-// One group resolved. Entries whose routing is out of range are dropped (their rows stay zero):
-// the CPU backend rejects such routing before it gets here; a GPU kernel cannot raise.
+// One group resolved, at most kCap entries. Entries whose routing is out of range are dropped
+// (their rows stay zero): the CPU backend rejects such routing before it gets here; a GPU kernel
+// cannot raise. A GPU kernel sized for kCap < kMaxTile tokens (chosen from the routed count)
+// also drops entries past kCap, which only routing that names one (token, k) pair twice makes.
 struct GroupEntries {
   int count = 0;
   int64_t expert = 0;
@@ -49,6 +51,7 @@ struct GroupEntries {
   int64_t out_row[kMaxTile];
 };
 
+template <int kCap = kMaxTile>
 VLLM_OPS_HOST_DEVICE GroupEntries resolve_group(const TokenMap& map, int64_t g) {
   GroupEntries e;
   if (map.mode == TokenMap::kDense) {
@@ -62,7 +65,7 @@ VLLM_OPS_HOST_DEVICE GroupEntries resolve_group(const TokenMap& map, int64_t g) 
     e.expert = map.expert_ids[g];
     if (e.expert < 0 || e.expert >= map.experts) return e;
     const int64_t end = map.sorted_len < (g + 1) * map.tile ? map.sorted_len : (g + 1) * map.tile;
-    for (int64_t i = g * map.tile; i < end; ++i) {
+    for (int64_t i = g * map.tile; i < end && e.count < kCap; ++i) {
       const int64_t id = map.sorted_ids[i];
       if (id < 0 || id >= map.routed) continue;  // padding
       e.x_row[e.count] = id / map.top_k;

@@ -1,9 +1,10 @@
 // The integer-dot kernels: X quantized to 8-bit runs (gguf_dot.h), then one warp per output row
-// walks the row's chunks, decodes each once and takes its dot product with every token of the
-// group (up to kMaxTile). The same kernel serves ggml_mul_mat_vec_a8, ggml_mul_mat_a8 below
-// the dequantize-and-GEMM crossover, and both MoE ops: the token map says which X rows,
-// output rows and expert a group has. Grid: x over groups, so consecutive blocks reuse the same
-// weight rows from L2; y over rows.
+// (or two) walks the row in steps of 128 chunks: the step's bytes staged in shared memory with
+// 16-byte loads while the previous step decodes, each lane then decoding its chunks once and
+// taking their dot products with every token of the group (up to kMaxTile). The same kernel
+// serves ggml_mul_mat_vec_a8, ggml_mul_mat_a8 below the dequantize-and-GEMM crossover, and both
+// MoE ops: the token map says which X rows, output rows and expert a group has. Grid: x over
+// groups, so consecutive blocks reuse the same weight rows from L2; y over rows.
 
 #include <torch/csrc/stable/accelerator.h>
 
@@ -19,7 +20,7 @@ constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 4;
 // Output rows per warp for a token tile: with two, one x load serves two rows and each lane has
 // both rows' weight loads in flight. A/B on the H200 (7 types, 4096 x 4096 and 4096 x 14336,
-// against one row per warp): 2 rows took 0.87x the speed at 1 token, 1.12x at 4 tokens, 0.99x at
+// against one row per warp, before the staged loads): 2 rows took 0.87x the speed at 1 token, 1.12x at 4 tokens, 0.99x at
 // 8; 4 rows at 4 and 8 tokens lost (0.84x, 0.98x). So two rows for 4-token tiles only.
 constexpr int rows_per_warp(int tile) { return tile == 4 ? 2 : 1; }
 constexpr int kQuantThreads = 256;
@@ -27,6 +28,7 @@ constexpr int kQuantThreads = 256;
 template <typename T>
 __global__ void quantize_runs_kernel(const T* __restrict__ x, int8_t* __restrict__ codes, float* __restrict__ scales,
                                      int64_t runs) {
+  allow_dependent_launch();  // the dot kernel after this one waits for our codes itself
   // One warp per 32-element run: lane i holds element i.
   const int lane = threadIdx.x % kWarp;
   for (int64_t r = (blockIdx.x * int64_t{kQuantThreads} + threadIdx.x) / kWarp; r < runs;
@@ -49,19 +51,43 @@ __device__ __forceinline__ void store_out(void* out, gguf::OutDtype dtype, int64
   }
 }
 
+// How a warp walks one weight row: in steps of kStepChunks chunks (kChunksPerLane per lane),
+// each step's bytes staged in shared memory with 16-byte loads while the previous step decodes.
+template <class Traits>
+struct RowSteps {
+  static constexpr int kChunksPerBlock = Traits::kBlockElems / gguf::kChunk;  // 2 or 16
+  static constexpr int kChunksPerLane = 4;
+  static constexpr int kStepChunks = kWarp * kChunksPerLane;  // 2048 elements
+  static constexpr int kStepBytes = kStepChunks / kChunksPerBlock * Traits::kBlockBytes;
+  using Stage = gguf::StagedBytes<kWarp, (gguf::staged_vecs(kStepBytes) + kWarp - 1) / kWarp>;
+};
+
+// Blocks per SM the compiler must leave registers for. Left alone, it keeps four and eight
+// tokens' codes of several chunks live at once and reaches 161-165 registers for the larger
+// decoders (3 blocks per SM), which starves the 8-token tiles of latency hiding.
+constexpr int min_blocks_per_sm(int tile) { return tile >= 4 ? 4 : 1; }
+
 template <class Traits, int kTile, int kRows>
-__global__ void __launch_bounds__(kWarp * kWarpsPerBlock)
+__global__ void __launch_bounds__(kWarp * kWarpsPerBlock, min_blocks_per_sm(kTile))
 dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_bytes, int n,
            const int8_t* __restrict__ codes, const float* __restrict__ scales, int k, gguf::TokenMap map,
            void* __restrict__ out, gguf::OutDtype out_dtype) {
-  const int row0 = (blockIdx.y * kWarpsPerBlock + threadIdx.x / kWarp) * kRows;
-  const int lane = threadIdx.x % kWarp;
-  if (row0 >= n) return;
-  const gguf::GroupEntries e = gguf::resolve_group(map, blockIdx.x);
-  if (e.count == 0) return;
-  const uint8_t* wrow0 = w + e.expert * expert_bytes + row0 * row_bytes;
+  using Steps = RowSteps<Traits>;
+  using Stage = typename Steps::Stage;
+  __shared__ uint4 stage[kWarpsPerBlock][kRows][Stage::kCapacity];
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
+  const int row0 = (blockIdx.y * kWarpsPerBlock + warp) * kRows;
+  const gguf::GroupEntries e = gguf::resolve_group<kTile>(map, blockIdx.x);
+  if (e.count == 0) return;  // the same for the whole block
+  // The group's X rows, held in registers for the whole walk.
   const int chunks = k / gguf::kChunk, runs = k / gguf::kQ8Block;
-  constexpr int kChunksPerBlock = Traits::kBlockElems / gguf::kChunk;
+  int x_row[kTile];  // rows of X: below 2^31
+#pragma unroll
+  for (int t = 0; t < kTile; ++t) x_row[t] = t < e.count ? static_cast<int>(e.x_row[t]) : 0;
+  // Warps past the last row still take part in every sync_lanes (a block barrier on HIP).
+  const int rows = row0 >= n ? 0 : (n - row0 < kRows ? n - row0 : kRows);
+  const uint8_t* wrow0 = w + e.expert * expert_bytes + int64_t{row0 < n ? row0 : 0} * row_bytes;
+  const int steps = (chunks + Steps::kStepChunks - 1) / Steps::kStepChunks;
 
   float acc[kRows][kTile];
 #pragma unroll
@@ -69,27 +95,61 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
 #pragma unroll
     for (int t = 0; t < kTile; ++t) acc[r][t] = 0.f;
 
-#pragma unroll 2
-  for (int c = lane; c < chunks; c += kWarp) {
-    uint32_t xw[kTile][4];
-    float xs[kTile];
-#pragma unroll
-    for (int t = 0; t < kTile; ++t) {
-      if (t < e.count) {
-        const uint4 xv = *reinterpret_cast<const uint4*>(codes + e.x_row[t] * k + c * gguf::kChunk);
-        xw[t][0] = xv.x, xw[t][1] = xv.y, xw[t][2] = xv.z, xw[t][3] = xv.w;
-        xs[t] = scales[e.x_row[t] * runs + c / 2];
-      }
-    }
-    const int64_t offset = (c / kChunksPerBlock) * Traits::kBlockBytes;
+  Stage held[kRows];
+  auto step_begin = [&](int r, int s) { return wrow0 + r * row_bytes + int64_t{s} * Steps::kStepBytes; };
+  auto fetch = [&](int s) {
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
-      if (row0 + r < n) {
-        gguf::Chunk ch;
-        Traits::decode(wrow0 + r * row_bytes + offset, c % kChunksPerBlock, ch);
+      if (r < rows) {
+        const uint8_t* row_end = wrow0 + r * row_bytes + row_bytes;
+        const uint8_t* begin = step_begin(r, s);
+        held[r].fetch(begin, begin + Steps::kStepBytes < row_end ? begin + Steps::kStepBytes : row_end, lane);
+      }
+    }
+  };
+  fetch(0);
+  wait_for_prerequisite_grid();  // the activation codes are written from here on
+  for (int s = 0; s < steps; ++s) {
+    sync_lanes();  // the previous step's decode is done with the stage
 #pragma unroll
-        for (int t = 0; t < kTile; ++t)
-          if (t < e.count) acc[r][t] += xs[t] * gguf::chunk_dot<Traits>(ch, xw[t]);
+    for (int r = 0; r < kRows; ++r)
+      if (r < rows) held[r].store(stage[warp][r], lane);
+    sync_lanes();
+    if (s + 1 < steps) fetch(s + 1);
+    // Each lane takes two adjacent chunks at a time: for every type they lie in one GGUF block
+    // (and one 32-element sub-block), so the second decode reuses the first's scale loads.
+    // Unrolling the pairs too pays at 1-2 tokens; at 4-8 it only raises register pressure.
+#pragma unroll(kTile <= 2 ? Steps::kChunksPerLane / 2 : 1)
+    for (int pair = 0; pair < Steps::kChunksPerLane / 2; ++pair) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int local = pair * 2 * kWarp + 2 * lane + half;  // chunk within the step
+        const int c = s * Steps::kStepChunks + local;
+        if (c < chunks) {
+          uint32_t xw[kTile][4];
+          float xs[kTile];
+#pragma unroll
+          for (int t = 0; t < kTile; ++t) {
+            if (t < e.count) {
+              const uint4 xv = *reinterpret_cast<const uint4*>(codes + int64_t{x_row[t]} * k + c * gguf::kChunk);
+              xw[t][0] = xv.x, xw[t][1] = xv.y, xw[t][2] = xv.z, xw[t][3] = xv.w;
+              xs[t] = scales[int64_t{x_row[t]} * runs + c / 2];
+            }
+          }
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) {
+            if (r < rows) {
+              const uint8_t* staged =
+                  reinterpret_cast<const uint8_t*>(stage[warp][r]) + Stage::offset(step_begin(r, s));
+              gguf::Chunk ch;
+              Traits::decode(staged + (local / Steps::kChunksPerBlock) * Traits::kBlockBytes,
+                             local % Steps::kChunksPerBlock, ch);
+#pragma unroll
+              for (int t = 0; t < kTile; ++t)
+                if (t < e.count) acc[r][t] += xs[t] * gguf::chunk_dot<Traits>(ch, xw[t]);
+            }
+          }
+        }
       }
     }
   }
@@ -100,20 +160,57 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
       float v = acc[r][t];
 #pragma unroll
       for (int off = kWarp / 2; off > 0; off /= 2) v += shfl_xor(v, off);
-      if (lane == 0 && t < e.count && row0 + r < n) store_out(out, out_dtype, e.out_row[t] * n + row0 + r, v);
+      if (lane == 0 && t < e.count && r < rows) store_out(out, out_dtype, e.out_row[t] * n + row0 + r, v);
     }
   }
+}
+
+// Whether the dot kernel `kernel` may overlap the quantize kernel before it (programmatic
+// dependent launch, gpu_runtime.h): it then stages its first weight step while the codes are
+// still being written, and waits for them before it reads one, so the launch gap and the first
+// DRAM round trip overlap the quantization. A kernel compiled for a virtual arch before sm_90
+// has no wait, so the overlap is allowed only for one whose PTX is sm_90 or newer.
+template <typename Kernel>
+bool dependent_launch_allowed(Kernel kernel, int device) {
+#ifdef USE_ROCM
+  return false;
+#else
+  static int cached[64] = {};  // per device: 0 unknown, 1 no, 2 yes
+  int known = device >= 0 && device < 64 ? cached[device] : 0;
+  if (known == 0) {
+    cudaFuncAttributes attr{};
+    VLLM_OPS_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
+    known = attr.ptxVersion >= 90 ? 2 : 1;
+    if (device >= 0 && device < 64) cached[device] = known;
+  }
+  return known == 2;
+#endif
 }
 
 template <class Traits, int kTile>
 void launch_dot(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n, const int8_t* codes,
                 const float* scales, int k, const gguf::TokenMap& map, void* out, gguf::OutDtype dtype,
-                gpuStream_t stream) {
+                int device, gpuStream_t stream) {
   constexpr int kRows = rows_per_warp(kTile);
   constexpr int kRowsPerBlock = kWarpsPerBlock * kRows;
   const dim3 grid(static_cast<unsigned>(map.groups), static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
-  dot_kernel<Traits, kTile, kRows><<<grid, kWarp * kWarpsPerBlock, 0, stream>>>(w, expert_bytes, row_bytes, n, codes,
-                                                                                 scales, k, map, out, dtype);
+  const auto kernel = dot_kernel<Traits, kTile, kRows>;
+#ifndef USE_ROCM
+  if (dependent_launch_allowed(kernel, device)) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = grid;
+    config.blockDim = dim3(kWarp * kWarpsPerBlock);
+    config.stream = stream;
+    cudaLaunchAttribute overlap{};
+    overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    overlap.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &overlap;
+    config.numAttrs = 1;
+    VLLM_OPS_GPU_CHECK(cudaLaunchKernelEx(&config, kernel, w, expert_bytes, row_bytes, n, codes, scales, k, map, out, dtype));
+    return;
+  }
+#endif
+  kernel<<<grid, kWarp * kWarpsPerBlock, 0, stream>>>(w, expert_bytes, row_bytes, n, codes, scales, k, map, out, dtype);
 }
 
 }  // namespace
@@ -150,11 +247,17 @@ void GgufLauncher<GpuBackend>::dot(const Tensor& W, int64_t type, const Tensor& 
   void* o = out.mutable_data_ptr();
   gguf::dispatch_type<true>("ggml matmul", type, [&](auto traits) {
     using Traits = decltype(traits);
-    switch (map.tile) {
-      case 1: launch_dot<Traits, 1>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-      case 2: launch_dot<Traits, 2>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-      case 4: launch_dot<Traits, 4>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream); break;
-      default: launch_dot<Traits, gguf::kMaxTile>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, stream);
+    // The kernel holds as many tokens as a group can have: a dense group its tile, a sorted MoE
+    // block no more than the routed entries (one token routed to 2 experts: 2 of its 8 slots).
+    const int64_t most = map.mode == gguf::TokenMap::kDense ? map.tile : std::min<int64_t>(map.tile, map.routed);
+    if (most <= 1) {
+      launch_dot<Traits, 1>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, device, stream);
+    } else if (most <= 2) {
+      launch_dot<Traits, 2>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, device, stream);
+    } else if (most <= 4) {
+      launch_dot<Traits, 4>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, device, stream);
+    } else {
+      launch_dot<Traits, gguf::kMaxTile>(w, expert_bytes, row_bytes, n, q, s, k, map, o, dtype, device, stream);
     }
   });
   VLLM_OPS_GPU_CHECK(gpuGetLastError());
