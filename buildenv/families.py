@@ -41,7 +41,8 @@ COMMENTS = {
     "VLLM_OPS_HOST_SOURCES": "# Compiled into every target, so a GPU build still runs on CPU tensors.",
     "VLLM_OPS_GPU_SOURCES": "# GPU kernels shared by CUDA and HIP (each .cu is compiled as HIP for ROCm).",
     "VLLM_OPS_CUDA_ONLY_SOURCES": "# CUDA-only families (backends without rocm). Listed by cmake/cuda.cmake only, "
-                                  "never for\n# HIP; their registrations sit under #ifndef USE_ROCM.",
+                                  "never for\n# HIP; their registrations sit under "
+                                  "#if defined(USE_CUDA) && !defined(USE_ROCM).",
 }
 
 

@@ -10,6 +10,7 @@ set(VLLM_OPS_HOST_SOURCES
   csrc/cpu/activation_cpu.cpp
   # w8a8
   csrc/cpu/quant_cpu.cpp
+  csrc/libtorch_stable/quantization/w8a8/scaled_mm_support.cpp
   # gguf
   csrc/cpu/gguf_cpu.cpp
   # gptq
@@ -31,5 +32,9 @@ set(VLLM_OPS_GPU_SOURCES
   csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu)
 
 # CUDA-only families (backends without rocm). Listed by cmake/cuda.cmake only, never for
-# HIP; their registrations sit under #ifndef USE_ROCM.
-set(VLLM_OPS_CUDA_ONLY_SOURCES)
+# HIP; their registrations sit under #if defined(USE_CUDA) && !defined(USE_ROCM).
+set(VLLM_OPS_CUDA_ONLY_SOURCES
+  # awq
+  csrc/libtorch_stable/quantization/awq/awq_kernels.cu
+  # permute_cols
+  csrc/libtorch_stable/permute_cols.cu)

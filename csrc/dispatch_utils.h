@@ -24,3 +24,13 @@
       TORCH_UTILS_CHECK(false, op_name, ": unsupported dtype ",                       \
                         torch::headeronly::toString(dtype));                          \
   }
+
+// Float16 and BFloat16 only: the 16-bit activation dtypes (checked by the caller).
+#define VLLM_OPS_DISPATCH_HALF_TYPES(dtype, op_name, ...)                            \
+  switch (dtype) {                                                                    \
+    VLLM_OPS_DISPATCH_CASE(Half, torch::headeronly::Half, __VA_ARGS__)                \
+    VLLM_OPS_DISPATCH_CASE(BFloat16, torch::headeronly::BFloat16, __VA_ARGS__)        \
+    default:                                                                          \
+      TORCH_UTILS_CHECK(false, op_name, ": unsupported dtype ",                       \
+                        torch::headeronly::toString(dtype));                          \
+  }

@@ -22,6 +22,7 @@ from .activation import (  # noqa: E402
     silu_and_mul_with_clamp,
     swigluoai_and_mul,
 )
+from .awq import awq_dequantize, awq_gemm  # noqa: E402
 from .gguf import (  # noqa: E402
     ggml_dequantize,
     ggml_moe_a8,
@@ -31,6 +32,7 @@ from .gguf import (  # noqa: E402
     ggml_mul_mat_vec_a8,
 )
 from .gptq import gptq_gemm, gptq_shuffle  # noqa: E402
+from .permute import permute_cols  # noqa: E402
 from .quantization import scaled_fp8_quant, scaled_int8_quant  # noqa: E402
 
 __all__ = [
@@ -54,6 +56,9 @@ __all__ = [
     "ggml_mul_mat_vec_a8",
     "gptq_gemm",
     "gptq_shuffle",
+    "awq_dequantize",
+    "awq_gemm",
+    "permute_cols",
     "scaled_fp8_quant",
     "scaled_int8_quant",
 ]

@@ -105,7 +105,51 @@ def _gptq_gemm(a, b_q_weight, b_gptq_qzeros, b_gptq_scales, b_g_idx, use_exllama
     return a.new_empty((a.size(0), b_q_weight.size(1)))
 
 
+def _check_awq_weights(op, qweight, scales, qzeros):
+    for name, t in (("_kernel", qweight), ("_zeros", qzeros)):
+        _check(t.dtype == torch.int32, op, f"{name} must have dtype Int, got {t.dtype}")
+        _check(t.dim() == 2, op, f"{name} must be 2-D, got shape {list(t.shape)}")
+    _check(scales.dtype in (torch.float16, torch.bfloat16), op,
+           f"_scaling_factors must have dtype Half or BFloat16, got {scales.dtype}")
+    _check(scales.dim() == 2 and scales.size(1) == qweight.size(1) * 8, op,
+           f"_scaling_factors must be [groups, N = {qweight.size(1) * 8}], got shape {list(scales.shape)}")
+    for name, t in (("_zeros", qzeros), ("_scaling_factors", scales)):
+        _check(t.device == qweight.device, op, f"{name} must be on the device of _kernel ({qweight.device}), got "
+               f"{t.device}")
+
+
+def _awq_dequantize(qweight, scales, qzeros, split_k_iters, thx, thy):
+    _check_awq_weights("awq_dequantize", qweight, scales, qzeros)
+    return scales.new_empty((qweight.size(0), qweight.size(1) * 8))
+
+
+def _awq_gemm(in_feats, qweight, scales, qzeros, split_k_iters):
+    op = "awq_gemm"
+    _check_awq_weights(op, qweight, scales, qzeros)
+    _check(in_feats.dtype == scales.dtype, op,
+           f"_in_feats must have the dtype of _scaling_factors ({scales.dtype}), got {in_feats.dtype}")
+    _check(in_feats.dim() == 2 and in_feats.size(1) == qweight.size(0), op,
+           f"_in_feats must be 2-D [M, K = {qweight.size(0)}], got shape {list(in_feats.shape)}")
+    _check(in_feats.device == qweight.device, op,
+           f"_in_feats must be on the device of _kernel ({qweight.device}), got {in_feats.device}")
+    return in_feats.new_empty((in_feats.size(0), qweight.size(1) * 8))
+
+
+def _permute_cols(A, perm):
+    op = "permute_cols"
+    _check(A.dtype in (torch.float16, torch.bfloat16), op, f"A must have dtype Half or BFloat16, got {A.dtype}")
+    _check(A.dim() == 2, op, f"A must be 2-D [M, K], got shape {list(A.shape)}")
+    _check(perm.dtype == torch.int32, op, f"perm must have dtype Int, got {perm.dtype}")
+    _check(perm.dim() == 1 and perm.size(0) == A.size(1), op,
+           f"perm must be 1-D of length K = {A.size(1)}, got shape {list(perm.shape)}")
+    _check(perm.device == A.device, op, f"perm must be on the device of A ({A.device}), got {perm.device}")
+    return torch.empty_like(A, memory_format=torch.contiguous_format)
+
+
 _RETURNING = {
+    "awq_dequantize": _awq_dequantize,
+    "awq_gemm": _awq_gemm,
+    "permute_cols": _permute_cols,
     "gptq_gemm": _gptq_gemm,
     "ggml_dequantize": _ggml_dequantize,
     "ggml_mul_mat_vec_a8": _ggml_matmul("ggml_mul_mat_vec_a8"),

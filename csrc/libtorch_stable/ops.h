@@ -66,4 +66,17 @@ struct GptqOps {
 // Backend-independent: the sorted-block size ggml_moe_a8 expects for a type.
 int64_t ggml_moe_get_block_size(int64_t type);
 
+// Backend-independent: whether this build's scaled_mm kernels serve a device capability
+// (major * 10 + minor) for FP8, block-scaled FP8 and FP4 operands.
+bool scaled_mm_supports_fp8(int64_t cuda_device_capability);
+bool scaled_mm_supports_block_fp8(int64_t cuda_device_capability);
+bool scaled_mm_supports_fp4(int64_t cuda_device_capability);
+
+// CUDA-only (defined in CUDA builds only; registered under the fence in torch_bindings.cpp).
+Tensor awq_dequantize(const Tensor& qweight, const Tensor& scales, const Tensor& qzeros, int64_t split_k_iters,
+                      int64_t thx, int64_t thy);
+Tensor awq_gemm(const Tensor& in_feats, const Tensor& qweight, const Tensor& scales, const Tensor& qzeros,
+                int64_t split_k_iters);
+Tensor permute_cols(const Tensor& A, const Tensor& perm);
+
 }  // namespace vllm_ops

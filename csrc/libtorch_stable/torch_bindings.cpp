@@ -42,6 +42,23 @@ STABLE_TORCH_LIBRARY_FRAGMENT(VLLM_OPS_NAMESPACE, ops) {
   // gptq
   ops.def("gptq_gemm(Tensor a, Tensor b_q_weight, Tensor b_gptq_qzeros, Tensor b_gptq_scales, Tensor b_g_idx, bool use_exllama, bool use_v2_format, int bit) -> Tensor");
   ops.def("gptq_shuffle(Tensor! q_weight, Tensor q_perm, int bit) -> ()");
+
+  // CUDA-only families: their schemas exist in every build, so calling one on CPU tensors (or in
+  // a cpu or HIP build) is the dispatcher's clear "no kernel" error, not an unknown op.
+  // cutlass w8a8
+  ops.def("cutlass_scaled_mm(Tensor! out, Tensor a, Tensor b, Tensor a_scales, Tensor b_scales, Tensor? bias) -> ()");
+  ops.def("cutlass_scaled_mm_azp(Tensor! out, Tensor a, Tensor b, Tensor a_scales, Tensor b_scales, Tensor azp_adj, Tensor? azp, Tensor? bias) -> ()");
+  ops.def("cutlass_scaled_mm_supports_fp8(int cuda_device_capability) -> bool");
+  ops.def("cutlass_scaled_mm_supports_block_fp8(int cuda_device_capability) -> bool");
+  ops.def("cutlass_scaled_mm_supports_fp4(int cuda_device_capability) -> bool");
+  // fp4
+  ops.def("scaled_fp4_quant(Tensor input, Tensor input_scale, bool is_sf_swizzled_layout) -> (Tensor, Tensor)");
+  ops.def("scaled_fp4_quant.out(Tensor input, Tensor input_scale, bool is_sf_swizzled_layout, *, Tensor(a!) output, Tensor(b!) output_scale) -> ()");
+  // awq
+  ops.def("awq_gemm(Tensor _in_feats, Tensor _kernel, Tensor _scaling_factors, Tensor _zeros, SymInt split_k_iters) -> Tensor");
+  ops.def("awq_dequantize(Tensor _kernel, Tensor _scaling_factors, Tensor _zeros, SymInt split_k_iters, int thx, int thy) -> Tensor");
+  // permute_cols
+  ops.def("permute_cols(Tensor A, Tensor perm) -> Tensor");
 }
 
 // One line per op: the same entry points serve every backend, templated on it.
@@ -84,9 +101,13 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
   VLLM_OPS_IMPL_GPTQ(ops, vllm_ops::CpuBackend);
 }
 
-// Ops without tensor arguments dispatch on no device: one implementation for every backend.
+// Ops without tensor arguments dispatch on no device: one implementation for every backend. The
+// scaled_mm capability queries are among them: every build answers them, for what it compiled.
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CompositeExplicitAutograd, ops) {
   ops.impl("ggml_moe_get_block_size", TORCH_BOX(&vllm_ops::ggml_moe_get_block_size));
+  ops.impl("cutlass_scaled_mm_supports_fp8", TORCH_BOX(&vllm_ops::scaled_mm_supports_fp8));
+  ops.impl("cutlass_scaled_mm_supports_block_fp8", TORCH_BOX(&vllm_ops::scaled_mm_supports_block_fp8));
+  ops.impl("cutlass_scaled_mm_supports_fp4", TORCH_BOX(&vllm_ops::scaled_mm_supports_fp4));
 }
 
 #if defined(USE_CUDA) || defined(USE_ROCM)
@@ -99,8 +120,15 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
 }
 #endif
 
-#ifndef USE_ROCM
-// CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols): their schemas and CUDA
-// implementations are registered here and nowhere else, so a HIP build never sees them.
-// Their sources are listed in VLLM_OPS_CUDA_ONLY_SOURCES (cmake/sources.cmake).
+#if defined(USE_CUDA) && !defined(USE_ROCM)
+// CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols): their CUDA implementations are
+// registered here and nowhere else, so neither a cpu nor a HIP build sees them (`#ifndef
+// USE_ROCM` alone is true for cpu too). Their sources are listed in VLLM_OPS_CUDA_ONLY_SOURCES
+// (cmake/sources.cmake, from env.yaml's families). cutlass_scaled_mm(_azp) and
+// scaled_fp4_quant have no implementation yet.
+STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
+  ops.impl("awq_gemm", TORCH_BOX(&vllm_ops::awq_gemm));
+  ops.impl("awq_dequantize", TORCH_BOX(&vllm_ops::awq_dequantize));
+  ops.impl("permute_cols", TORCH_BOX(&vllm_ops::permute_cols));
+}
 #endif

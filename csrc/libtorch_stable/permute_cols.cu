@@ -1,0 +1,88 @@
+// permute_cols (CUDA-only, registered under the CUDA fence): out[:, j] = A[:, perm[j]] for a
+// row-major fp16/bf16 A. Each thread writes eight consecutive outputs of one row as one 16-byte
+// store, gathering them from the row (which stays in L1/L2 while its threads run); a row whose
+// width or start does not allow that goes one element per thread. An entry of perm outside
+// [0, K) gives 0 in its column: the kernel cannot raise, and checking perm on the host would cost
+// a device round trip per call (and break graph capture).
+
+#include <torch/csrc/stable/accelerator.h>
+#include <torch/csrc/stable/ops.h>
+
+#include <algorithm>
+
+#include "../dispatch_utils.h"
+#include "../gpu_runtime.h"
+#include "ops.h"
+#include "tensor_checks.h"
+
+namespace vllm_ops {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kPerThread = 8;
+
+template <typename T>
+__device__ __forceinline__ T gather(const T* row, int64_t k, int32_t from) {
+  return from >= 0 && from < k ? row[from] : T(0.f);
+}
+
+template <typename T, bool kVectors>
+__global__ void __launch_bounds__(kThreads)
+permute_cols_kernel(const T* __restrict__ a, const int32_t* __restrict__ perm, T* __restrict__ out, int64_t m,
+                    int64_t k) {
+  const int64_t per_row = kVectors ? k / kPerThread : k;
+  const int64_t items = m * per_row;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < items; i += int64_t{gridDim.x} * kThreads) {
+    const int64_t r = i / per_row, c = i % per_row;
+    const T* row = a + r * k;
+    if constexpr (kVectors) {
+      alignas(16) T v[kPerThread];
+#pragma unroll
+      for (int j = 0; j < kPerThread; ++j) v[j] = gather(row, k, perm[c * kPerThread + j]);
+      *reinterpret_cast<uint4*>(out + r * k + c * kPerThread) = *reinterpret_cast<const uint4*>(v);
+    } else {
+      out[r * k + c] = gather(row, k, perm[c]);
+    }
+  }
+}
+
+}  // namespace
+
+Tensor permute_cols(const Tensor& A, const Tensor& perm) {
+  using torch::headeronly::ScalarType;
+  constexpr const char* op = "permute_cols";
+  check_dtype_in(op, "A", A, {ScalarType::Half, ScalarType::BFloat16});
+  TORCH_UTILS_CHECK(A.dim() == 2, op, ": A must be 2-D [M, K], got shape ", shape_str(A));
+  check_contiguous(op, "A", A);
+  TORCH_UTILS_CHECK(A.is_cuda(), op, ": A must be a CUDA tensor, got ", device_str(A.device()));
+  check_dtype_in(op, "perm", perm, {ScalarType::Int});
+  TORCH_UTILS_CHECK(perm.dim() == 1 && perm.size(0) == A.size(1), op, ": perm must be 1-D of length K = ",
+                    A.size(1), ", got shape ", shape_str(perm));
+  check_contiguous(op, "perm", perm);
+  check_same_device(op, "perm", perm, "A", A);
+  const int64_t m = A.size(0), k = A.size(1);
+  Tensor out = torch::stable::new_empty(A, {m, k});
+  if (m == 0 || k == 0) return out;
+  const int device = A.get_device_index();
+  torch::stable::accelerator::DeviceGuard guard(device);
+  const gpuStream_t stream = current_gpu_stream(device);
+  // Rows of whole 16-byte vectors (A's start too; out is new, so aligned).
+  const bool vectors = k % kPerThread == 0 && is_aligned(A.const_data_ptr(), 16);
+  const int64_t items = vectors ? m * k / kPerThread : m * k;
+  const int64_t max_blocks = int64_t{multiprocessor_count(device)} * (2048 / kThreads) * 4;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads));
+  VLLM_OPS_DISPATCH_HALF_TYPES(A.scalar_type(), op, [&] {
+    const auto* a = static_cast<const scalar_t*>(A.const_data_ptr());
+    const auto* p = static_cast<const int32_t*>(perm.const_data_ptr());
+    auto* o = static_cast<scalar_t*>(out.mutable_data_ptr());
+    if (vectors) {
+      permute_cols_kernel<scalar_t, true><<<blocks, kThreads, 0, stream>>>(a, p, o, m, k);
+    } else {
+      permute_cols_kernel<scalar_t, false><<<blocks, kThreads, 0, stream>>>(a, p, o, m, k);
+    }
+  });
+  VLLM_OPS_GPU_CHECK(gpuGetLastError());
+  return out;
+}
+
+}  // namespace vllm_ops

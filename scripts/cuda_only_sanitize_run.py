@@ -1,0 +1,27 @@
+"""A small pass over the CUDA-only kernels (AWQ, permute_cols) for compute-sanitizer: every
+dtype and path on shapes small enough to run under the tools."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_awq import Checkpoint  # noqa: E402
+
+import vllm_ops  # noqa: E402
+
+ops = getattr(torch.ops, vllm_ops.namespace)
+for dtype in (torch.float16, torch.bfloat16):
+    ck = Checkpoint(256, 72, 64, dtype)
+    args = ck.args("cuda")
+    ops.awq_dequantize(*args, 0, 0, 0)
+    ops.awq_gemm(torch.randn(5, 256, dtype=dtype, device="cuda"), *args, 8)
+    a = torch.randn(9, 64, dtype=dtype, device="cuda")
+    perm = torch.randperm(64, device="cuda").int()
+    ops.permute_cols(a, perm)
+    ops.permute_cols(torch.randn(9 * 64 + 1, dtype=dtype, device="cuda")[1:].view(9, 64), perm)
+    perm[0] = 64  # out of range: a zero column, no read past the row
+    ops.permute_cols(a, perm)
+torch.cuda.synchronize()
+print("sanitize pass done")
