@@ -25,12 +25,17 @@
                         torch::headeronly::toString(dtype));                          \
   }
 
-// Float16 and BFloat16 only: the 16-bit activation dtypes (checked by the caller).
-#define VLLM_OPS_DISPATCH_HALF_TYPES(dtype, op_name, ...)                            \
-  switch (dtype) {                                                                    \
-    VLLM_OPS_DISPATCH_CASE(Half, torch::headeronly::Half, __VA_ARGS__)                \
-    VLLM_OPS_DISPATCH_CASE(BFloat16, torch::headeronly::BFloat16, __VA_ARGS__)        \
-    default:                                                                          \
-      TORCH_UTILS_CHECK(false, op_name, ": unsupported dtype ",                       \
-                        torch::headeronly::toString(dtype));                          \
+namespace vllm_ops {
+
+// Calls f(T{}) with T = Half or BFloat16, the 16-bit activation dtypes; the caller has checked
+// that `dtype` is one of them.
+template <class F>
+void dispatch_half_types(torch::headeronly::ScalarType dtype, F&& f) {
+  if (dtype == torch::headeronly::ScalarType::BFloat16) {
+    f(torch::headeronly::BFloat16{});
+  } else {
+    f(torch::headeronly::Half{});
   }
+}
+
+}  // namespace vllm_ops

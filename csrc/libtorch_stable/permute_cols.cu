@@ -71,7 +71,8 @@ Tensor permute_cols(const Tensor& A, const Tensor& perm) {
   const int64_t items = vectors ? m * k / kPerThread : m * k;
   const int64_t max_blocks = int64_t{multiprocessor_count(device)} * (2048 / kThreads) * 4;
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads));
-  VLLM_OPS_DISPATCH_HALF_TYPES(A.scalar_type(), op, [&] {
+  dispatch_half_types(A.scalar_type(), [&](auto dtype_tag) {
+    using scalar_t = decltype(dtype_tag);
     const auto* a = static_cast<const scalar_t*>(A.const_data_ptr());
     const auto* p = static_cast<const int32_t*>(perm.const_data_ptr());
     auto* o = static_cast<scalar_t*>(out.mutable_data_ptr());

@@ -82,7 +82,8 @@ Tensor dequantize(const Tensor& qweight, const Tensor& scales, const Tensor& qze
   const gpuStream_t stream = current_gpu_stream(device);
   const int64_t max_blocks = int64_t{multiprocessor_count(device)} * (2048 / kThreads) * 4;
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (words + kThreads - 1) / kThreads));
-  VLLM_OPS_DISPATCH_HALF_TYPES(scales.scalar_type(), "awq_dequantize", [&] {
+  dispatch_half_types(scales.scalar_type(), [&](auto dtype_tag) {
+    using scalar_t = decltype(dtype_tag);
     dequant_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
         static_cast<const uint32_t*>(qweight.const_data_ptr()), static_cast<const uint32_t*>(qzeros.const_data_ptr()),
         static_cast<const scalar_t*>(scales.const_data_ptr()), static_cast<scalar_t*>(w.mutable_data_ptr()), words,

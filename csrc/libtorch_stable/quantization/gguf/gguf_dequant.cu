@@ -72,7 +72,7 @@ void launch_dequant(const uint8_t* w, Tensor& out, int64_t max_blocks, gpuStream
   constexpr bool kFloat = Traits::kKind == gguf::TypeKind::kFloat;
   const int64_t per_thread = kFloat ? kFloatsPerThread : gguf::kChunk;
   const int64_t items = (out.numel() + per_thread - 1) / per_thread;
-  const unsigned blocks = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads)));
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads));
   VLLM_OPS_DISPATCH_FLOATING_TYPES(out.scalar_type(), "ggml_dequantize", [&] {
     auto* o = static_cast<scalar_t*>(out.mutable_data_ptr());
     if constexpr (kFloat) {

@@ -35,43 +35,5 @@ inline OutDtype out_dtype_of(const Tensor& t) {
   return OutDtype::kFloat;
 }
 
-// A contiguous byte range of W moved into shared memory with 16-byte loads. GGUF blocks are
-// 17 to 210 bytes and at most 4-byte aligned, so reading a block's fields where it lies takes 2-
-// and 4-byte loads, too few bytes in flight per thread to reach HBM bandwidth (the mat-vec at one
-// token reached 0.25-0.60 of copy that way). Staging loads the 16-byte vectors covering the range
-// instead, whatever the layout: `fetch` issues the loads into registers, `store` writes them to
-// the stage once they are needed, so a caller fetches step s + 1 while it decodes step s. The
-// range may start and end anywhere: the covering vectors stay within the 16-byte granules that
-// hold its first and last bytes, and `offset` says where the range begins in the stage.
-constexpr int staged_vecs(int bytes) { return (bytes + 15) / 16 + 1; }  // covering any range of `bytes`
-
-template <int kThreads, int kVecsPerThread>
-struct StagedBytes {
-  static constexpr int kCapacity = kThreads * kVecsPerThread;  // 16-byte vectors in a stage
-  uint4 held[kVecsPerThread];
-  const uint4* first = nullptr;
-  int vecs = 0;
-
-  __device__ __forceinline__ void fetch(const uint8_t* begin, const uint8_t* end, int thread) {
-    const auto lo = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{15};
-    const auto hi = (reinterpret_cast<uintptr_t>(end) + 15) & ~uintptr_t{15};
-    first = reinterpret_cast<const uint4*>(lo);
-    vecs = static_cast<int>((hi - lo) / 16);
-#pragma unroll
-    for (int v = 0; v < kVecsPerThread; ++v) {
-      const int i = v * kThreads + thread;
-      if (i < vecs) held[v] = first[i];
-    }
-  }
-  __device__ __forceinline__ void store(uint4* stage, int thread) const {
-#pragma unroll
-    for (int v = 0; v < kVecsPerThread; ++v) {
-      const int i = v * kThreads + thread;
-      if (i < vecs) stage[i] = held[v];
-    }
-  }
-  __device__ static int offset(const uint8_t* begin) { return static_cast<int>(reinterpret_cast<uintptr_t>(begin) & 15); }
-};
-
 }  // namespace gguf
 }  // namespace vllm_ops

@@ -20,8 +20,9 @@ constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = 4;
 // Output rows per warp for a token tile: with two, one x load serves two rows and each lane has
 // both rows' weight loads in flight. A/B on the H200 (7 types, 4096 x 4096 and 4096 x 14336,
-// against one row per warp, before the staged loads): 2 rows took 0.87x the speed at 1 token, 1.12x at 4 tokens, 0.99x at
-// 8; 4 rows at 4 and 8 tokens lost (0.84x, 0.98x). So two rows for 4-token tiles only.
+// against one row per warp, before the staged loads): 2 rows took 0.87x the speed at 1 token,
+// 1.12x at 4 tokens, 0.99x at 8; 4 rows at 4 and 8 tokens lost (0.84x, 0.98x). So two rows for
+// 4-token tiles only.
 constexpr int rows_per_warp(int tile) { return tile == 4 ? 2 : 1; }
 constexpr int kQuantThreads = 256;
 
@@ -51,6 +52,44 @@ __device__ __forceinline__ void store_out(void* out, gguf::OutDtype dtype, int64
   }
 }
 
+// A contiguous byte range of W moved into shared memory with 16-byte loads. GGUF blocks are
+// 17 to 210 bytes and at most 4-byte aligned, so reading a block's fields where it lies takes 2-
+// and 4-byte loads, too few bytes in flight per thread to reach HBM bandwidth (the mat-vec at one
+// token reached 0.25-0.60 of copy that way). Staging loads the 16-byte vectors covering the range
+// instead, whatever the layout: `fetch` issues the loads into registers, `store` writes them to
+// the stage once they are needed, so a caller fetches step s + 1 while it decodes step s. The
+// range may start and end anywhere: the covering vectors stay within the 16-byte granules that
+// hold its first and last bytes, and `offset` says where the range begins in the stage.
+constexpr int staged_vecs(int bytes) { return (bytes + 15) / 16 + 1; }  // covering any range of `bytes`
+
+template <int kThreads, int kVecsPerThread>
+struct StagedBytes {
+  static constexpr int kCapacity = kThreads * kVecsPerThread;  // 16-byte vectors in a stage
+  uint4 held[kVecsPerThread];
+  const uint4* first = nullptr;
+  int vecs = 0;
+
+  __device__ __forceinline__ void fetch(const uint8_t* begin, const uint8_t* end, int thread) {
+    const auto lo = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{15};
+    const auto hi = (reinterpret_cast<uintptr_t>(end) + 15) & ~uintptr_t{15};
+    first = reinterpret_cast<const uint4*>(lo);
+    vecs = static_cast<int>((hi - lo) / 16);
+#pragma unroll
+    for (int v = 0; v < kVecsPerThread; ++v) {
+      const int i = v * kThreads + thread;
+      if (i < vecs) held[v] = first[i];
+    }
+  }
+  __device__ __forceinline__ void store(uint4* stage, int thread) const {
+#pragma unroll
+    for (int v = 0; v < kVecsPerThread; ++v) {
+      const int i = v * kThreads + thread;
+      if (i < vecs) stage[i] = held[v];
+    }
+  }
+  __device__ static int offset(const uint8_t* begin) { return static_cast<int>(reinterpret_cast<uintptr_t>(begin) & 15); }
+};
+
 // How a warp walks one weight row: in steps of kStepChunks chunks (kChunksPerLane per lane),
 // each step's bytes staged in shared memory with 16-byte loads while the previous step decodes.
 template <class Traits>
@@ -59,7 +98,7 @@ struct RowSteps {
   static constexpr int kChunksPerLane = 4;
   static constexpr int kStepChunks = kWarp * kChunksPerLane;  // 2048 elements
   static constexpr int kStepBytes = kStepChunks / kChunksPerBlock * Traits::kBlockBytes;
-  using Stage = gguf::StagedBytes<kWarp, (gguf::staged_vecs(kStepBytes) + kWarp - 1) / kWarp>;
+  using Stage = StagedBytes<kWarp, (staged_vecs(kStepBytes) + kWarp - 1) / kWarp>;
 };
 
 // Blocks per SM the compiler must leave registers for. Left alone, it keeps four and eight

@@ -48,7 +48,7 @@ void GptqLauncher<GpuBackend>::dequantize(const gptq::WeightView& v, Tensor& w) 
   torch::stable::accelerator::DeviceGuard guard(device);
   const gpuStream_t stream = current_gpu_stream(device);
   gptq::dispatch_bits(v.bits, [&](auto bits_tag) {
-    gptq::dispatch_half_types(w.scalar_type(), [&](auto dtype_tag) {
+    dispatch_half_types(w.scalar_type(), [&](auto dtype_tag) {
       launch_dequant<decltype(bits_tag), decltype(dtype_tag)>(v, w, stream);
     });
   });

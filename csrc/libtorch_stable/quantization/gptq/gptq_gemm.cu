@@ -412,7 +412,7 @@ void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightVie
   torch::stable::accelerator::DeviceGuard guard(device);
   const gpuStream_t stream = current_gpu_stream(device);
   const int64_t m = a.size(0);
-  gptq::dispatch_half_types(a.scalar_type(), [&](auto dtype_tag) {
+  dispatch_half_types(a.scalar_type(), [&](auto dtype_tag) {
     using T = decltype(dtype_tag);
     const T* ap = static_cast<const T*>(a.const_data_ptr());
     T* op = static_cast<T*>(out.mutable_data_ptr());

@@ -20,16 +20,6 @@ struct GptqLauncher<GpuBackend> {
 
 namespace gptq {
 
-// Calls f.template operator()<scalar_t>() for the 16-bit activation dtypes (checked already).
-template <class F>
-void dispatch_half_types(torch::headeronly::ScalarType dtype, F&& f) {
-  if (dtype == torch::headeronly::ScalarType::BFloat16) {
-    f(torch::headeronly::BFloat16{});
-  } else {
-    f(torch::headeronly::Half{});
-  }
-}
-
 // Four columns' scales (one 8-byte load) or outputs.
 template <typename T>
 struct alignas(4 * sizeof(T)) Quad {
