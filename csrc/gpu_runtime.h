@@ -4,6 +4,8 @@
 
 #include <torch/csrc/inductor/aoti_torch/c/shim.h>
 
+#include <utility>
+
 #include "torch_utils.h"
 
 #ifdef USE_ROCM
@@ -76,6 +78,42 @@ __device__ __forceinline__ void wait_for_prerequisite_grid() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
+
+#ifndef USE_ROCM
+// Whether kKernel may be launched as a programmatic dependent of the kernel before it. A kernel
+// compiled for a virtual arch before sm_90 has no griddepcontrol.wait (it is compiled out), so it
+// could read the previous kernel's output early: the overlap is allowed only for sm_90+ PTX.
+template <auto kKernel>
+bool dependent_launch_allowed(int device) {
+  static int cached[64] = {};  // per device: 0 unknown, 1 no, 2 yes (racing first calls agree)
+  int known = device >= 0 && device < 64 ? cached[device] : 0;
+  if (known == 0) {
+    cudaFuncAttributes attr{};
+    VLLM_OPS_GPU_CHECK(cudaFuncGetAttributes(&attr, kKernel));
+    known = attr.ptxVersion >= 90 ? 2 : 1;
+    if (device >= 0 && device < 64) cached[device] = known;
+  }
+  return known == 2;
+}
+
+// kKernel<<<grid, block, smem, stream>>>(args...), as a programmatic dependent of the stream's
+// previous kernel when `dependent` (the kernel then calls wait_for_prerequisite_grid before it
+// reads what that kernel writes).
+template <auto kKernel, typename... Args>
+void launch_kernel(dim3 grid, dim3 block, size_t smem, gpuStream_t stream, bool dependent, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &overlap;
+  config.numAttrs = dependent ? 1 : 0;
+  VLLM_OPS_GPU_CHECK(cudaLaunchKernelEx(&config, kKernel, std::forward<Args>(args)...));
+}
+#endif
 
 inline gpuStream_t current_gpu_stream(int32_t device) {
   void* stream = nullptr;

@@ -313,6 +313,23 @@ def test_cuda_gemm_matches_reference_and_cpu(case):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("act", [False, True])
+def test_cuda_gemm_ragged_tiles(bits, act):
+    # N = 40: the last 32-column block is a quarter full (lanes past N copy zeros and store
+    # nothing); K = 192: six packs, so one warp has a stage and a half and most have none;
+    # groups of 64 start mid-stage. Rows 1 and 5 take the 8-row kernel, 12 the one-tile kernel,
+    # 20 the two-tile one.
+    ck = Checkpoint(192, 40, bits, 64, act, False, torch.float16, seed=7)
+    w = ck.dequant()
+    qweight, perm = ck.shuffled("cuda")
+    for m in (1, 5, 12, 20):
+        a = torch.randn(m, 192, dtype=torch.float16)
+        out = ops.gptq_gemm(a.cuda(), qweight, ck.qzeros.cuda(), ck.scales.cuda(), perm, True, False, bits)
+        assert_within(out, a.double() @ w, gemm_tolerance(a, w, torch.float16))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("bits", [4, 8])
 @pytest.mark.parametrize("m", [1, 16, 64, 600])
 def test_cuda_gemm_at_model_sizes(bits, m):
     # A 4096 x 4096 layer, group 128, act-order: many blocks and warps share K on the fused path.

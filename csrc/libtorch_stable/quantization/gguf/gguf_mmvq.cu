@@ -204,28 +204,10 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
   }
 }
 
-// Whether the dot kernel `kernel` may overlap the quantize kernel before it (programmatic
-// dependent launch, gpu_runtime.h): it then stages its first weight step while the codes are
-// still being written, and waits for them before it reads one, so the launch gap and the first
-// DRAM round trip overlap the quantization. A kernel compiled for a virtual arch before sm_90
-// has no wait, so the overlap is allowed only for one whose PTX is sm_90 or newer.
-template <typename Kernel>
-bool dependent_launch_allowed(Kernel kernel, int device) {
-#ifdef USE_ROCM
-  return false;
-#else
-  static int cached[64] = {};  // per device: 0 unknown, 1 no, 2 yes
-  int known = device >= 0 && device < 64 ? cached[device] : 0;
-  if (known == 0) {
-    cudaFuncAttributes attr{};
-    VLLM_OPS_GPU_CHECK(cudaFuncGetAttributes(&attr, kernel));
-    known = attr.ptxVersion >= 90 ? 2 : 1;
-    if (device >= 0 && device < 64) cached[device] = known;
-  }
-  return known == 2;
-#endif
-}
-
+// The dot kernel may overlap the quantize kernel before it (programmatic dependent launch,
+// gpu_runtime.h): it then stages its first weight step while the codes are still being written,
+// and waits for them before it reads one, so the launch gap and the first DRAM round trip overlap
+// the quantization.
 template <class Traits, int kTile>
 void launch_dot(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n, const int8_t* codes,
                 const float* scales, int k, const gguf::TokenMap& map, void* out, gguf::OutDtype dtype,
@@ -233,23 +215,13 @@ void launch_dot(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n
   constexpr int kRows = rows_per_warp(kTile);
   constexpr int kRowsPerBlock = kWarpsPerBlock * kRows;
   const dim3 grid(static_cast<unsigned>(map.groups), static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
-  const auto kernel = dot_kernel<Traits, kTile, kRows>;
+  constexpr auto kernel = dot_kernel<Traits, kTile, kRows>;
 #ifndef USE_ROCM
-  if (dependent_launch_allowed(kernel, device)) {
-    cudaLaunchConfig_t config{};
-    config.gridDim = grid;
-    config.blockDim = dim3(kWarp * kWarpsPerBlock);
-    config.stream = stream;
-    cudaLaunchAttribute overlap{};
-    overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    overlap.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &overlap;
-    config.numAttrs = 1;
-    VLLM_OPS_GPU_CHECK(cudaLaunchKernelEx(&config, kernel, w, expert_bytes, row_bytes, n, codes, scales, k, map, out, dtype));
-    return;
-  }
-#endif
+  launch_kernel<kernel>(grid, dim3(kWarp * kWarpsPerBlock), 0, stream, dependent_launch_allowed<kernel>(device), w,
+                        expert_bytes, row_bytes, n, codes, scales, k, map, out, dtype);
+#else
   kernel<<<grid, kWarp * kWarpsPerBlock, 0, stream>>>(w, expert_bytes, row_bytes, n, codes, scales, k, map, out, dtype);
+#endif
 }
 
 }  // namespace

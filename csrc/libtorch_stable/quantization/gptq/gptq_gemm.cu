@@ -1,14 +1,16 @@
 // The fused GPTQ kernels: each packed weight is read once from memory, dequantized in registers
-// and multiplied by up to 64 rows of a. Two kernels:
+// and multiplied by up to 64 rows of a.
 //
-//   fused_mma_kernel (CUDA; 4 and 8 bits with one group per pack, i.e. the prepared path or a
+//   fused_mma kernels (CUDA; 4 and 8 bits with one group per pack, i.e. the prepared path or a
 //   plain checkpoint without g_idx): the dequantized weights go straight into tensor-core
-//   fragments (mma.sync m16n8k16, fp32 accumulation). A lane owns 4 columns, one per n8 tile,
-//   and one 16-byte word row (two for 8 bits) per pack, so a warp's weight load is 32 columns x
-//   4 word rows of whole 128-byte lines. Within each 16-wide k step the k order is permuted to
-//   the order the bit tricks yield the values in, and a's fragments are loaded in the same order
-//   (a dot product does not care which k comes first). Warps split K; partial sums are added in
-//   shared memory in a fixed order, so results are deterministic.
+//   fragments (mma.sync m16n8k16, fp32 accumulation). A lane owns 4 columns and one 16-byte word
+//   row (two for 8 bits) per pack, so a warp's weight load is 32 columns x 4 word rows of whole
+//   128-byte lines, copied into a per-warp ring in shared memory three stages ahead
+//   (WeightRing, LaneTiles). Within each 16-wide k step the k order is permuted to the order the
+//   bit tricks yield the values in, and a's fragments are loaded in the same order (a dot product
+//   does not care which k comes first). Warps split K; partial sums are added in shared memory
+//   in a fixed order, so results are deterministic. Up to 8 rows: fused_mma_few_rows_kernel
+//   (the weights as the m16 operand, a as the n8 one); 9-64 rows: fused_mma_kernel (a as m16).
 //
 //   fused_generic_kernel (every bit width and g_idx; the only fused kernel on ROCm): CUDA cores,
 //   fp32, a thread per 4 columns and a stride of packs.
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 
 #include "gptq_gpu.h"
 
@@ -101,14 +104,21 @@ void launch_generic(const T* a, int64_t m, const gptq::WeightView& v, T* out, gp
 constexpr int kMmaWarps = 8;
 constexpr int kMmaColumns = 32;  // per block: 4 n8 tiles, 4 columns per lane group
 constexpr int kMmaMaxTiles = 4;  // m16 tiles: up to 64 rows of a
+// Packs a warp computes per step (fused_mma_kernel): four 16-byte words per lane.
+constexpr int stage_packs(int bits) { return 16 / bits; }
 
 bool uses_mma(const gptq::WeightView& v) {
 #ifdef USE_ROCM
   return false;
 #else
   // 32-bit offsets in the kernel: qweight and a below 2^31 elements (a: at most 64 rows).
-  return (v.bits == 4 || v.bits == 8) && v.row_group == nullptr && v.k * v.bits / 32 * v.n < (int64_t{1} << 31) &&
-         64 * v.k < (int64_t{1} << 31);
+  // Groups of a power of two packs (then shorter than a stage or whole stages; LaneTiles) or one
+  // group for all of K; other lengths (say 96 rows) go to the generic kernel.
+  if (!(v.bits == 4 || v.bits == 8) || v.row_group != nullptr || v.k * v.bits / 32 * v.n >= (int64_t{1} << 31) ||
+      64 * v.k >= (int64_t{1} << 31))
+    return false;
+  const int64_t group_packs = v.group_size / gptq::kPackValues;
+  return v.groups == 1 || (group_packs & (group_packs - 1)) == 0;
 #endif
 }
 
@@ -132,8 +142,15 @@ struct MmaType<torch::headeronly::Half> {
   static constexpr uint32_t kMagic = 0x64006400u;  // 1024.0 in both halves; 1024 + q exact up to q = 1023
   static constexpr float kMagicValue = 1024.f;
   static constexpr bool kMagicHolds8Bits = true;
+  // fp16's 10 mantissa bits also hold a nibble at bits 4-7: magic | (q << 4) reads as 1024 + 16q.
+  static constexpr bool kHighNibbleInMantissa = true;
   __device__ static uint32_t sub_mul(uint32_t x, uint32_t z, uint32_t s) {
     return bits_as<uint32_t>(__hmul2(__hsub2(bits_as<__half2>(x), bits_as<__half2>(z)), bits_as<__half2>(s)));
+  }
+  // (x / 16 - z16) * s: x / 16 = 64 + q exactly, and the fma rounds the exact q - zero once.
+  __device__ static uint32_t fma_mul(uint32_t x, uint32_t inv16, uint32_t z16, uint32_t s) {
+    return bits_as<uint32_t>(
+        __hmul2(__hfma2(bits_as<__half2>(x), bits_as<__half2>(inv16), bits_as<__half2>(z16)), bits_as<__half2>(s)));
   }
   __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2half2_rn(f)); }
   __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2half2_rn(lo, hi)); }
@@ -150,6 +167,7 @@ struct MmaType<torch::headeronly::BFloat16> {
   static constexpr uint32_t kMagic = 0x43004300u;  // 128.0 in both halves; 128 + q exact up to q = 127
   static constexpr float kMagicValue = 128.f;
   static constexpr bool kMagicHolds8Bits = false;
+  static constexpr bool kHighNibbleInMantissa = false;  // bit 7 of a bf16 is exponent
   __device__ static uint32_t sub_mul(uint32_t x, uint32_t z, uint32_t s) {
     return bits_as<uint32_t>(
         __hmul2(__hsub2(bits_as<__nv_bfloat162>(x), bits_as<__nv_bfloat162>(z)), bits_as<__nv_bfloat162>(s)));
@@ -164,50 +182,71 @@ struct MmaType<torch::headeronly::BFloat16> {
   }
 };
 
-// A column group's zero and scale, for four columns, in the form weight_regs uses them.
+// A column group's zero and scale, for four columns, in the form weight_regs uses them, made from
+// the group's raw scales (4 columns, one 8-byte word) and the qzeros word holding their zeros.
 template <int kBits, typename T>
 struct MmaGroup {
   using MT = MmaType<T>;
   static constexpr bool kMagicPath = kBits == 4 || MT::kMagicHolds8Bits;
+  static constexpr bool kHighNibbles = kBits == 4 && MT::kHighNibbleInMantissa;
   uint32_t z2[4], s2[4];      // magic path: magic + zero, and the scale, in both halves
+  uint32_t z16[4];            // high nibbles: -(magic / 16 + zero), in both halves
   float offset[4], scale[4];  // fp32 path: 2^23 + zero, and the scale
 
-  __device__ __forceinline__ void load(const gptq::WeightView& v, int64_t group, int64_t col) {
-    gptq::QuadGroup<gptq::PackedBits<kBits>, T> q;
-    q.load(v, group, col);
+  // zero_word >> zero_shift holds the four columns' stored zeros, kBits each, lowest first.
+  __device__ __forceinline__ void set(const gptq::Quad<T>& scales, uint32_t zero_word, int zero_shift, bool v2_zeros) {
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
+      const float zero = static_cast<float>(
+          gptq::zero_point((zero_word >> (zero_shift + c * kBits)) & gptq::PackedBits<kBits>::kMask, v2_zeros));
+      const float s = static_cast<float>(scales.v[c]);
       if constexpr (kMagicPath) {
-        z2[c] = MT::splat(MT::kMagicValue + q.zero[c]);
-        s2[c] = MT::splat(q.scale[c]);
+        z2[c] = MT::splat(MT::kMagicValue + zero);
+        s2[c] = MT::splat(s);
+        if constexpr (kHighNibbles) z16[c] = MT::splat(-(MT::kMagicValue / 16 + zero));
       } else {
-        offset[c] = 8388608.f + q.zero[c];
-        scale[c] = q.scale[c];
+        offset[c] = 8388608.f + zero;
+        scale[c] = s;
       }
     }
   }
 };
 
-// The four B registers (two k16 steps) of column j from the lane's word(s) of a pack. The
+// (x & mask) | bits in one instruction (the compiler emits an AND and an OR for the C form).
+__device__ __forceinline__ uint32_t and_or(uint32_t x, uint32_t mask, uint32_t bits) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(x), "r"(mask), "r"(bits));
+  return d;
+}
+
+// The four registers (two k16 steps) of column j from the lane's word(s) of a pack. The
 // lane's 8 values are k = 8t .. 8t + 7 of the pack (t = lane % 4). Register r pairs
 //   4 bits: values (r, r + 4)      (nibble r and r + 4: one mask takes both halves)
 //   8 bits: values (0,2) (1,3) (4,6) (5,7)   (bytes 0 and 2, 1 and 3 of each word)
-// Each weight is (q - zero) exactly, times the scale, rounded once to T.
+// Each weight is (q - zero) exactly, times the scale, rounded once to T. fp16 4-bit takes the
+// odd nibbles where they lie (magic + 16q, scaled by an fma), so one shift serves a word.
 template <int kBits, typename T>
 __device__ __forceinline__ void weight_regs(const uint32_t (&w)[kBits / 4], const MmaGroup<kBits, T>& grp, int j,
                                             uint32_t (&b)[4]) {
   using MT = MmaType<T>;
-  if constexpr (MmaGroup<kBits, T>::kMagicPath) {
+  using G = MmaGroup<kBits, T>;
+  if constexpr (G::kHighNibbles) {
+    const uint32_t inv16 = 0x2C002C00u;  // 1/16 in both fp16 halves
+    const uint32_t hi = w[0] >> 8;
+    b[0] = MT::sub_mul(and_or(w[0], 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
+    b[1] = MT::fma_mul(and_or(w[0], 0x00F000F0u, MT::kMagic), inv16, grp.z16[j], grp.s2[j]);
+    b[2] = MT::sub_mul(and_or(hi, 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
+    b[3] = MT::fma_mul(and_or(hi, 0x00F000F0u, MT::kMagic), inv16, grp.z16[j], grp.s2[j]);
+  } else if constexpr (G::kMagicPath) {
     if constexpr (kBits == 4) {
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
-        b[r] = MT::sub_mul(((w[0] >> (4 * r)) & 0x000F000Fu) | MT::kMagic, grp.z2[j], grp.s2[j]);
+      for (int r = 0; r < 4; ++r) b[r] = MT::sub_mul(and_or(w[0] >> (4 * r), 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
     } else {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int r = 0; r < 2; ++r)
-          b[2 * h + r] = MT::sub_mul(((w[h] >> (8 * r)) & 0x00FF00FFu) | MT::kMagic, grp.z2[j], grp.s2[j]);
+          b[2 * h + r] = MT::sub_mul(and_or(w[h] >> (8 * r), 0x00FF00FFu, MT::kMagic), grp.z2[j], grp.s2[j]);
     }
   } else {
     // bf16 and 8-bit codes: 7 mantissa bits cannot hold 128 + q, so through fp32, where
@@ -235,106 +274,275 @@ __device__ __forceinline__ void activation_regs(const uint32_t (&x)[4], uint32_t
   r[3] = __byte_perm(x[kNext], x[kNext + kHi], 0x7632);
 }
 
-// kTiles m16 tiles of rows of a; kTiles = 0 is the 8-row kernel: only rows g of the fragments
-// hold rows of a (the other half is zero), and a's loads for a stage are issued with its weights.
-template <int kBits, typename T, int kTiles>
+// cp.async (sm_80+): a copy from global to shared memory that completes in the background, in
+// groups (commit_group) waited for in order (wait_group N: all but the newest N are done). A
+// thread that waits for its own copies reads them without a barrier. bytes = 0 writes zeros.
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* smem, const void* global, bool valid) {
+  const auto dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int src_bytes = valid ? kBytes : 0;
+  if constexpr (kBytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(global), "r"(src_bytes) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(global), "n"(kBytes), "r"(src_bytes)
+                 : "memory");
+  }
+}
+__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wait_async() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+// One warp's ring of weight stages in shared memory. A stage is the packs a warp computes in one
+// step: four 16-byte words per lane (one pack at 8 bits is two words), with the raw scales and
+// zero word of the stage's group (of each pack's group where groups are shorter than a stage).
+// Each lane copies and reads only its own slots, so the ring needs no barrier; the copies of
+// kRingStages - 1 stages are in flight while one is computed. (The earlier design held two
+// stages in registers and loaded each group's scales when first used: those loads and a's waited
+// a DRAM round trip every step, 0.35-0.53 of the roofline at M <= 16.)
+constexpr int kRingStages = 4;
+
+template <int kBits, bool kGroupPerPack>
+struct WeightRing {
+  static constexpr int kLaneWords = kBits / 4;  // 16-byte words per lane per pack
+  static constexpr int kPacks = stage_packs(kBits);
+  static constexpr int kGroups = kGroupPerPack ? kPacks : 1;
+  uint4 w[kRingStages][kPacks][kLaneWords][32];
+  uint2 scales[kRingStages][kGroups][32];  // Quad<T>: 4 columns x 16 bits
+  uint32_t zeros[kRingStages][kGroups][32];
+};
+
+// What one lane of a fused_mma kernel reads: its columns (col .. col + 3, lane group g), its
+// word rows of each pack (t), the warp's stages (warp w takes packs w * kPacks + s * stride ..),
+// and the copies that fill its ring slots. Offsets within a tensor are 32-bit (the host sends
+// tensors of 2^31 elements or more elsewhere); the per-stage addresses are one multiply-add on a
+// lane pointer. Groups: group_shift = log2(packs per group), or 31 for one group over all of K
+// (the host sends other lengths to the generic kernel); kGroupPerPack: groups of 1 or 2 packs,
+// shorter than a stage. Weight words of packs past K are not copied: whatever the slot holds
+// decodes to finite weights, which multiply a's zeros there. Scales and zeros past K (and of
+// columns past N) are copied as zeros, so no stale bits can make a NaN.
+template <int kBits, typename T, bool kGroupPerPack>
+struct LaneTiles {
+  using Ring = WeightRing<kBits, kGroupPerPack>;
+  static constexpr int kLaneWords = Ring::kLaneWords, kPacks = Ring::kPacks;
+  static constexpr int kStride = kMmaWarps * kPacks;  // packs between a warp's stages
+
+  Ring& ring;
+  const uint32_t* w_lane;  // the lane's word of its first pack
+  const T* scale_lane;     // the lane's scales in group 0
+  const uint32_t* zero_lane;
+  int warp, lane, g, t, n, k, n0, packs, first, stages;
+  int w_step, group_shift, scale_stride, zero_stride, zero_shift;
+  bool col_ok, v2_zeros;
+
+  __device__ LaneTiles(const gptq::WeightView& v, uint4* smem) : ring(reinterpret_cast<Ring*>(smem)[threadIdx.x / 32]) {
+    warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+    n = static_cast<int>(v.n), k = static_cast<int>(v.k);
+    n0 = blockIdx.x * kMmaColumns;
+    const int col = n0 + 4 * g;
+    col_ok = col < n;
+    const int safe_col = col_ok ? col : 0;
+    packs = k / gptq::kPackValues, first = warp * kPacks;
+    stages = first < packs ? (packs - first + kStride - 1) / kStride : 0;
+    w_lane = v.qweight + (first * kBits + t * kLaneWords) * n + safe_col;
+    w_step = kStride * kBits * n;
+    const int64_t group_packs = v.group_size / gptq::kPackValues;
+    group_shift = v.groups == 1 ? 31 : __ffsll(group_packs) - 1;
+    scale_lane = static_cast<const T*>(v.scales) + safe_col, scale_stride = n;
+    zero_lane = v.qzeros + safe_col * kBits / 32, zero_stride = n * kBits / 32;
+    zero_shift = col * kBits % 32;
+    v2_zeros = v.v2_zeros;
+  }
+
+  __device__ int stage_base(int s) const { return first + s * kStride; }
+
+  // Copies stage s into ring slot `slot` (s % kRingStages); every lane commits one group per
+  // stage, empty or not, so wait_async counts stages.
+  __device__ void issue(int s, int slot) {
+    const int base = stage_base(s);
+    const uint32_t* wp = w_lane + s * w_step;
+#pragma unroll
+    for (int u = 0; u < kPacks; ++u) {
+      if (col_ok && base + u < packs) {
+#pragma unroll
+        for (int h = 0; h < kLaneWords; ++h) copy_async<16>(&ring.w[slot][u][h][lane], wp + (u * kBits + h) * n, true);
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < Ring::kGroups; ++e) {
+      const bool ok = col_ok && base + e < packs;
+      const int group = ok ? (base + e) >> group_shift : 0;
+      copy_async<8>(&ring.scales[slot][e][lane], scale_lane + group * scale_stride, ok);
+      copy_async<4>(&ring.zeros[slot][e][lane], zero_lane + group * zero_stride, ok);
+    }
+    commit_async();
+  }
+
+  // Pack u of the stage in `slot`: its group (where one starts) and its words.
+  __device__ void read_group(int slot, int u, MmaGroup<kBits, T>& grp) const {
+    if (kGroupPerPack || u == 0) {
+      const int e = kGroupPerPack ? u : 0;
+      grp.set(bits_as<gptq::Quad<T>>(ring.scales[slot][e][lane]), ring.zeros[slot][e][lane], zero_shift, v2_zeros);
+    }
+  }
+  __device__ void read_words(int slot, int u, uint4 (&words)[kLaneWords]) const {
+#pragma unroll
+    for (int h = 0; h < kLaneWords; ++h) words[h] = ring.w[slot][u][h][lane];
+  }
+  // Column j's word(s) of a pack.
+  __device__ static void column(const uint4 (&words)[kLaneWords], int j, uint32_t (&w)[kLaneWords]) {
+#pragma unroll
+    for (int h = 0; h < kLaneWords; ++h) w[h] = j == 0 ? words[h].x : j == 1 ? words[h].y : j == 2 ? words[h].z : words[h].w;
+  }
+
+  // a's values k = 32 * pack + 8t .. + 7 of `row`, zero beyond the last row and past K.
+  __device__ void load_a(const T* a, int m, int pack, int row, uint32_t (&x)[4]) const {
+    x[0] = x[1] = x[2] = x[3] = 0u;
+    if (row < m && pack < packs) {
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(a + row * k + pack * gptq::kPackValues + 8 * t));
+      x[0] = xv.x, x[1] = xv.y, x[2] = xv.z, x[3] = xv.w;
+    }
+  }
+};
+
+// Up to 8 rows of a, with a and W swapped in the tensor-core product (out^T = W^T a^T): the
+// weights are the m16 operand (16 columns: the lane's columns 4g + 2i and 4g + 2i + 1 are rows g
+// and g + 8 of tile i) and a is the n8 operand (its 8 rows), so no fragment row is padding.
+// (With a as the m16 operand, half of each mma and of the accumulators were zero rows, and
+// moving the zeros into place cost as many instructions as the mma: 8192 x 8192 4-bit at M = 1
+// took 29.5 us there, 22.2 us here.) a's values for a stage are loaded one stage ahead. The lane
+// ends with outputs for its 4 columns and rows 2t, 2t + 1. (Two n8 tiles of a, for 16 rows,
+// measured slower than fused_mma_kernel's one m16 tile: 12.9 against 10.8 us at 4096 x 4096.)
+template <int kBits, typename T, bool kGroupPerPack>
+__global__ void __launch_bounds__(kMmaWarps * 32, 2)
+fused_mma_few_rows_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restrict__ out) {
+  using MT = MmaType<T>;
+  using Lane = LaneTiles<kBits, T, kGroupPerPack>;
+  constexpr int kPacks = Lane::kPacks, kLaneWords = Lane::kLaneWords;
+  extern __shared__ uint4 smem[];  // the warps' rings, then (after the loop) the partial sums
+  Lane L(v, smem);
+
+  float acc[2][4] = {};  // tile i: columns 4g + 2i (e < 2) and + 1 (e >= 2); rows 2t + e % 2
+#pragma unroll
+  for (int s = 0; s < kRingStages - 1; ++s) L.issue(s, s);
+  wait_for_prerequisite_grid();  // a may come from the gather kernel just before this one
+
+  using StageA = uint32_t[kPacks][4];
+  auto load_stage_a = [&](int s, StageA& x) {
+#pragma unroll
+    for (int u = 0; u < kPacks; ++u) L.load_a(a, m, L.stage_base(s) + u, L.g, x[u]);
+  };
+  MmaGroup<kBits, T> grp{};
+  // Stage s from ring slot `slot`, with a's values for it in `cur`; loads a for stage s + 1
+  // into `next`.
+  auto step = [&](int s, int slot, StageA& cur, StageA& next) {
+    wait_async<kRingStages - 2>();  // stage s has landed
+    L.issue(s + kRingStages - 1, (slot + kRingStages - 1) % kRingStages);  // the slot of stage s - 1, used
+    load_stage_a(s + 1, next);
+#pragma unroll
+    for (int u = 0; u < kPacks; ++u) {
+      L.read_group(slot, u, grp);
+      uint32_t breg[4];
+      activation_regs<kBits>(cur[u], breg);
+      uint4 words[kLaneWords];
+      L.read_words(slot, u, words);
+      uint32_t wr[4][4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        uint32_t w[kLaneWords];
+        Lane::column(words, j, w);
+        weight_regs<kBits, T>(w, grp, j, wr[j]);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const uint32_t lo[4] = {wr[2 * i][0], wr[2 * i + 1][0], wr[2 * i][1], wr[2 * i + 1][1]};
+        const uint32_t hi[4] = {wr[2 * i][2], wr[2 * i + 1][2], wr[2 * i][3], wr[2 * i + 1][3]};
+        MT::mma(acc[i], lo, breg[0], breg[1]);
+        MT::mma(acc[i], hi, breg[2], breg[3]);
+      }
+    }
+  };
+  // The loop unrolled over one turn of the ring, so slots are constants; a's registers alternate.
+  StageA xa, xb;
+  load_stage_a(0, xa);
+  static_assert(kRingStages % 2 == 0, "a's two register sets alternate within a turn of the ring");
+  for (int s0 = 0; s0 < L.stages; s0 += kRingStages) {
+#pragma unroll
+    for (int r = 0; r < kRingStages; r += 2) {
+      if (s0 + r < L.stages) step(s0 + r, r, xa, xb);
+      if (s0 + r + 1 < L.stages) step(s0 + r + 1, r + 1, xb, xa);
+    }
+  }
+  wait_async<0>();  // the empty tail groups too, before the rings' memory is reused
+  __syncthreads();
+
+  // The warps' partial sums, added in warp order: 8 rows x 32 columns, one per thread.
+  static_assert(8 * kMmaColumns == kMmaWarps * 32, "one output per thread");
+  auto& partial = *reinterpret_cast<float (*)[kMmaWarps][8][kMmaColumns]>(smem);
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) partial[L.warp][2 * L.t + e % 2][4 * L.g + 2 * i + e / 2] = acc[i][e];
+  __syncthreads();
+  const int row = threadIdx.x / kMmaColumns, c = threadIdx.x % kMmaColumns;
+  float sum = 0.f;
+#pragma unroll
+  for (int w = 0; w < kMmaWarps; ++w) sum += partial[w][row][c];
+  if (row < m && L.n0 + c < L.n) out[row * L.n + L.n0 + c] = static_cast<T>(sum);
+}
+
+// kTiles (1-4) m16 tiles of rows of a (9-64 rows), a as the m16 operand; a's fragments are
+// loaded (from L2) per pack.
+template <int kBits, typename T, int kTiles, bool kGroupPerPack>
 __global__ void __launch_bounds__(kMmaWarps * 32, kTiles <= 1 ? 2 : 1)
 fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restrict__ out) {
   using MT = MmaType<T>;
-  constexpr int kMTiles = kTiles == 0 ? 1 : kTiles;
-  constexpr int kHalves = kTiles == 0 ? 1 : 2;  // 8-row halves of a tile that hold rows of a
-  constexpr int kLaneWords = kBits / 4;  // 16-byte word rows per lane per pack
-  // Packs per stage: four 16-byte loads per lane. The next stage's loads are issued before the
-  // current stage is computed (two stages in flight), so memory latency overlaps the math.
-  // (A six-stage cp.async ring in shared memory instead measured slower: 33 against 26 us.)
-  // (__launch_bounds__ for three blocks per SM spilled and measured 36 against 26 us.)
-  constexpr int kUnroll = 4 / kLaneWords;
-  __shared__ float partial[kMmaWarps][16][kMmaColumns];
+  using Lane = LaneTiles<kBits, T, kGroupPerPack>;
+  constexpr int kPacks = Lane::kPacks, kLaneWords = Lane::kLaneWords;
+  extern __shared__ uint4 smem[];  // the warps' rings, then (after the loop) the partial sums
+  Lane L(v, smem);
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  // 32-bit offsets (the host sends tensors of 2^31 elements or more elsewhere): 64-bit index
-  // arithmetic was a third of this kernel's instructions.
-  const int n = static_cast<int>(v.n), k = static_cast<int>(v.k);
-  const int n0 = blockIdx.x * kMmaColumns, col = n0 + 4 * g;  // column of tile j: col + j
-  const bool col_ok = col < n;
-  const int packs = k / gptq::kPackValues, stride = kMmaWarps * kUnroll;
-  const int packs_per_group = static_cast<int>(v.group_size / gptq::kPackValues);
-  const uint32_t* w_lane = v.qweight + t * kLaneWords * n + col;
-  const T* a_lane = a + 8 * t;
-
-  // a's values k = 32 * pack + 8t .. + 7 of `row` (zero beyond the last row).
-  auto load_a = [&](int pack, int row, uint32_t (&x)[4]) {
-    x[0] = x[1] = x[2] = x[3] = 0u;
-    if (row < m && pack < packs) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(a_lane + row * k + pack * gptq::kPackValues));
-      x[0] = xv.x, x[1] = xv.y, x[2] = xv.z, x[3] = xv.w;
-    }
-  };
-  auto load_stage = [&](int base, uint4 (&w)[kUnroll][kLaneWords]) {
+  float acc[kTiles][4][4];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int h = 0; h < kLaneWords; ++h)
-        w[u][h] = col_ok && base + u < packs
-                      ? __ldg(reinterpret_cast<const uint4*>(w_lane + ((base + u) * kBits + h) * n))
-                      : make_uint4(0, 0, 0, 0);
-  };
-
-  float acc[kMTiles][4][4];
-#pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt)
+  for (int mt = 0; mt < kTiles; ++mt)
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mt][j][e] = 0.f;
 
+#pragma unroll
+  for (int s = 0; s < kRingStages - 1; ++s) L.issue(s, s);
+  wait_for_prerequisite_grid();  // a may come from the gather kernel just before this one
+
   MmaGroup<kBits, T> grp{};
-  int grp_end = 0;  // packs below this one use grp (a warp's packs only increase)
-  uint4 cur[kUnroll][kLaneWords], next[kUnroll][kLaneWords];
-  load_stage(warp * kUnroll, cur);
-  for (int base = warp * kUnroll; base < packs; base += stride) {
-    load_stage(base + stride, next);
-    uint32_t xa[kTiles == 0 ? kUnroll : 1][4];
-    if constexpr (kTiles == 0) {
+  for (int s = 0; s < L.stages; ++s) {
+    wait_async<kRingStages - 2>();  // stage s has landed
+    const int slot = s % kRingStages, base = L.stage_base(s);
+    L.issue(s + kRingStages - 1, (s + kRingStages - 1) % kRingStages);  // the slot of stage s - 1, used
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) load_a(base + u, g, xa[u]);
-    }
+    for (int u = 0; u < kPacks; ++u) {
+      L.read_group(slot, u, grp);
+      uint32_t areg[kTiles][2][4];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int pack = base + u;
-      if (pack >= packs) break;
-      uint32_t areg[kMTiles][2][4];
-#pragma unroll
-      for (int mt = 0; mt < kMTiles; ++mt) {
+      for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          if (h < kHalves) {
-            uint32_t x[4];
-            if constexpr (kTiles == 0) {
-              x[0] = xa[u][0], x[1] = xa[u][1], x[2] = xa[u][2], x[3] = xa[u][3];
-            } else {
-              load_a(pack, mt * 16 + g + 8 * h, x);
-            }
-            activation_regs<kBits>(x, areg[mt][h]);
-          } else {
-            areg[mt][h][0] = areg[mt][h][1] = areg[mt][h][2] = areg[mt][h][3] = 0u;
-          }
+          uint32_t x[4];
+          L.load_a(a, m, base + u, mt * 16 + L.g + 8 * h, x);
+          activation_regs<kBits>(x, areg[mt][h]);
         }
       }
-      if (pack >= grp_end) {
-        const int group = pack / packs_per_group;
-        if (col_ok) grp.load(v, group, col);
-        grp_end = (group + 1) * packs_per_group;
-      }
+      uint4 words[kLaneWords];
+      L.read_words(slot, u, words);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         uint32_t w[kLaneWords];
-#pragma unroll
-        for (int h = 0; h < kLaneWords; ++h) w[h] = j == 0 ? cur[u][h].x : j == 1 ? cur[u][h].y : j == 2 ? cur[u][h].z : cur[u][h].w;
+        Lane::column(words, j, w);
         uint32_t b[4];
         weight_regs<kBits, T>(w, grp, j, b);
 #pragma unroll
-        for (int mt = 0; mt < kMTiles; ++mt) {
+        for (int mt = 0; mt < kTiles; ++mt) {
           const uint32_t lo[4] = {areg[mt][0][0], areg[mt][1][0], areg[mt][0][1], areg[mt][1][1]};
           const uint32_t hi[4] = {areg[mt][0][2], areg[mt][1][2], areg[mt][0][3], areg[mt][1][3]};
           MT::mma(acc[mt][j], lo, b[0], b[1]);
@@ -342,20 +550,19 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
         }
       }
     }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int h = 0; h < kLaneWords; ++h) cur[u][h] = next[u][h];
   }
+  wait_async<0>();  // the empty tail groups too, before the rings' memory is reused
+  __syncthreads();
 
   // The warps' partial sums, added in warp order one m16 tile at a time. Fragment element e of
   // tile j is row g (+8 for e >= 2), tile column 2t (+1 for odd e), i.e. block column 4 * that + j.
+  auto& partial = *reinterpret_cast<float (*)[kMmaWarps][16][kMmaColumns]>(smem);
 #pragma unroll
-  for (int mt = 0; mt < kMTiles; ++mt) {
+  for (int mt = 0; mt < kTiles; ++mt) {
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) partial[warp][g + 8 * (e / 2)][4 * (2 * t + e % 2) + j] = acc[mt][j][e];
+      for (int e = 0; e < 4; ++e) partial[L.warp][L.g + 8 * (e / 2)][4 * (2 * L.t + e % 2) + j] = acc[mt][j][e];
     __syncthreads();
     for (int i = threadIdx.x; i < 16 * kMmaColumns; i += kMmaWarps * 32) {
       const int row = i / kMmaColumns, c = i % kMmaColumns;
@@ -363,34 +570,68 @@ fused_mma_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T* __restri
 #pragma unroll
       for (int w = 0; w < kMmaWarps; ++w) sum += partial[w][row][c];
       const int orow = mt * 16 + row;
-      if (orow < m && n0 + c < n) out[orow * n + n0 + c] = static_cast<T>(sum);
+      if (orow < m && L.n0 + c < L.n) out[orow * L.n + L.n0 + c] = static_cast<T>(sum);
     }
     __syncthreads();
   }
 }
 
-// a's columns in the order of the prepared weights' rows (act-order): a[:, perm].
+// a's columns in the order of the prepared weights' rows (act-order): a[:, perm]. The GEMM after
+// it may start at once (it copies its first weight stages, then waits for this grid).
 template <typename T>
 __global__ void gather_columns_kernel(const T* __restrict__ a, const int32_t* __restrict__ perm, T* __restrict__ out,
                                       int64_t m, int64_t k) {
+  allow_dependent_launch();
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < m * k; i += int64_t{gridDim.x} * blockDim.x)
     out[i] = a[i / k * k + gptq::WeightView::clamp(perm[i % k], k)];
 }
 
-template <int kBits, typename T, int kTiles>
-void launch_mma(const T* a, int m, const gptq::WeightView& v, T* out, gpuStream_t stream) {
+// Launches one fused_mma kernel over the column blocks; kPartialRows: the rows of its per-warp
+// partial sums. Shared memory: the warps' rings, which the partial sums reuse.
+template <auto kKernel, int kBits, bool kGroupPerPack, int kPartialRows, typename T>
+void launch_mma(const T* a, int m, const gptq::WeightView& v, T* out, bool after_gather, int device,
+                gpuStream_t stream) {
+  constexpr size_t ring_bytes = kMmaWarps * sizeof(WeightRing<kBits, kGroupPerPack>);
+  constexpr size_t partial_bytes = sizeof(float) * kMmaWarps * kPartialRows * kMmaColumns;
+  constexpr size_t smem = ring_bytes > partial_bytes ? ring_bytes : partial_bytes;
+  static bool configured = false;  // racing first calls set the same attributes
+  if (!configured) {
+    VLLM_OPS_GPU_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    // All of L1 as shared memory, so two blocks' rings fit on an SM.
+    VLLM_OPS_GPU_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    configured = true;
+  }
   const auto blocks = static_cast<unsigned>((v.n + kMmaColumns - 1) / kMmaColumns);
-  fused_mma_kernel<kBits, T, kTiles><<<blocks, kMmaWarps * 32, 0, stream>>>(a, m, v, out);
+  launch_kernel<kKernel>(dim3(blocks), dim3(kMmaWarps * 32), smem, stream,
+                         after_gather && dependent_launch_allowed<kKernel>(device), a, m, v, out);
+}
+
+template <int kBits, typename T, bool kGroupPerPack>
+void launch_mma_tiles(const T* a, int m, const gptq::WeightView& v, T* out, bool after_gather, int device,
+                      gpuStream_t stream) {
+  const auto tiles = [&](auto m_tiles) {
+    constexpr int kTiles = decltype(m_tiles)::value;
+    launch_mma<fused_mma_kernel<kBits, T, kTiles, kGroupPerPack>, kBits, kGroupPerPack, 16>(a, m, v, out, after_gather,
+                                                                                          device, stream);
+  };
+  if (m <= 8)
+    return launch_mma<fused_mma_few_rows_kernel<kBits, T, kGroupPerPack>, kBits, kGroupPerPack, 8>(a, m, v, out, after_gather,
+                                                                                                 device, stream);
+  switch ((m + 15) / 16) {
+    case 1: tiles(std::integral_constant<int, 1>{}); break;
+    case 2: tiles(std::integral_constant<int, 2>{}); break;
+    case 3: tiles(std::integral_constant<int, 3>{}); break;
+    default: tiles(std::integral_constant<int, kMmaMaxTiles>{}); break;
+  }
 }
 
 template <int kBits, typename T>
-void launch_mma_tiles(const T* a, int m, const gptq::WeightView& v, T* out, gpuStream_t stream) {
-  if (m <= 8) return launch_mma<kBits, T, 0>(a, m, v, out, stream);
-  switch ((m + 15) / 16) {
-    case 1: launch_mma<kBits, T, 1>(a, m, v, out, stream); break;
-    case 2: launch_mma<kBits, T, 2>(a, m, v, out, stream); break;
-    case 3: launch_mma<kBits, T, 3>(a, m, v, out, stream); break;
-    default: launch_mma<kBits, T, kMmaMaxTiles>(a, m, v, out, stream); break;
+void launch_mma_groups(const T* a, int m, const gptq::WeightView& v, T* out, bool after_gather, int device,
+                       gpuStream_t stream) {
+  if (v.group_size / gptq::kPackValues < stage_packs(kBits)) {
+    launch_mma_tiles<kBits, T, true>(a, m, v, out, after_gather, device, stream);
+  } else {
+    launch_mma_tiles<kBits, T, false>(a, m, v, out, after_gather, device, stream);
   }
 }
 
@@ -419,8 +660,10 @@ void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightVie
 #ifndef USE_ROCM
     if (uses_mma(v)) {
       // Act-order: a's columns gathered once into the weights' row order (M x K, small), so the
-      // kernel's a loads stay 16-byte vectors. Freeing `permuted` after the launches is safe:
-      // the allocator reuses memory in stream order.
+      // kernel's a loads stay 16-byte vectors; the GEMM starts during the gather and waits for
+      // it after its first weight copies. (Reading a through perm in the 8-row kernel instead,
+      // eight dependent 2-byte loads per lane and pack, cost 1.6-2.5x at M = 1-4.) Freeing
+      // `permuted` after the launches is safe: the allocator reuses memory in stream order.
       gptq::WeightView view = v;
       std::optional<Tensor> permuted;
       if (v.perm) {
@@ -432,9 +675,9 @@ void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightVie
         view.perm = nullptr;
       }
       if (v.bits == 4) {
-        launch_mma_tiles<4, T>(ap, static_cast<int>(m), view, op, stream);
+        launch_mma_groups<4, T>(ap, static_cast<int>(m), view, op, permuted.has_value(), device, stream);
       } else {
-        launch_mma_tiles<8, T>(ap, static_cast<int>(m), view, op, stream);
+        launch_mma_groups<8, T>(ap, static_cast<int>(m), view, op, permuted.has_value(), device, stream);
       }
       return;
     }
