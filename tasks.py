@@ -5,6 +5,7 @@ output too)."""
 from __future__ import annotations
 
 import inspect
+import re
 import shutil
 import subprocess
 import sys
@@ -49,10 +50,39 @@ def cli_task(*args, help=None, **kwargs):  # noqa: A002 - invoke's own name for 
     return decorate(args[0]) if args and callable(args[0]) else decorate
 
 
+# Arguments are checked before any task touches the engine, the files or the compiler, so a typo
+# is reported as itself (not as a Docker error or a half-done step).
+
+
 def _target(target: str) -> str:
     if target not in TARGETS:
         raise BuildEnvError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
     return target
+
+
+def _image_keys(image: str) -> list[str]:
+    keys = ["cuda", "rocm"]
+    if image != "all" and image not in keys:
+        raise BuildEnvError(f"--image must be cuda, rocm or all, got {image!r}")
+    return keys if image == "all" else [image]
+
+
+def _jobs(jobs: str) -> int | None:
+    """--jobs: empty for env.yaml's build.max_jobs, else a whole number from 1 to config.MAX_JOBS."""
+    if jobs in ("", None):
+        return None
+    text = str(jobs).strip()
+    if not text.isdigit() or not 1 <= int(text) <= config.MAX_JOBS:
+        raise BuildEnvError(f"--jobs must be a whole number from 1 to {config.MAX_JOBS}, got {jobs!r}")
+    return int(text)
+
+
+def _glibc(version: str | None) -> tuple[int, ...] | None:
+    if version is None:
+        return None
+    if not re.fullmatch(r"\d+\.\d+", str(version)):
+        raise BuildEnvError(f"--max-glibc must be a glibc version such as 2.28, got {version!r}")
+    return tuple(int(part) for part in str(version).split("."))
 
 
 def _exit_row(target: str, what: str, code: int, start: float) -> ui.Row:
@@ -62,10 +92,11 @@ def _exit_row(target: str, what: str, code: int, start: float) -> ui.Row:
 @cli_task(help={"image": "cuda, rocm or all: whose base image to create", "profile": PROFILE_HELP})
 def base(c, image="all", profile=None):
     """Create the base images: pull by digest, or debootstrap locally when no registry is reachable."""
+    keys = _image_keys(image)
     cfg = config.load(profile=profile)
     client = engine.connect()
     rows = []
-    for key in ["cuda", "rocm"] if image == "all" else [image]:
+    for key in keys:
         start = time.monotonic()
         with ui.step(f"base {key}"):
             outcome = images.bootstrap_base(client, cfg, key, ui.log)
@@ -77,9 +108,10 @@ def base(c, image="all", profile=None):
 @cli_task(help={"image": "cuda, rocm or all", "profile": PROFILE_HELP})
 def lock(c, image="all", profile=None):
     """Resolve the image wheels on the host and rewrite docker/requirements-<image>.lock."""
+    keys = _image_keys(image)
     cfg = config.load(profile=profile)
     rows = []
-    for key in ["cuda", "rocm"] if image == "all" else [image]:
+    for key in keys:
         start = time.monotonic()
         with ui.step(f"lock {key}"):
             path = wheelhouse.resolve(cfg, key)
@@ -92,9 +124,9 @@ def lock(c, image="all", profile=None):
                 "force": "run the image build even when the image's inputs are unchanged"})
 def image(c, target="cuda", profile=None, no_base=False, force=False):
     """Build the pinned toolchain image for a target."""
+    key = images.image_key(_target(target))
     cfg = config.load(profile=profile)
     client = engine.connect()
-    key = images.image_key(_target(target))
     if not no_base:
         with ui.step(f"base {key}"):
             ui.message(f"base: {images.bootstrap_base(client, cfg, key, ui.log)}")
@@ -107,19 +139,20 @@ def image(c, target="cuda", profile=None, no_base=False, force=False):
 @cli_task(help={
     "target": TARGET_HELP,
     "native": "build on the host with the host toolchain instead of inside the image",
-    "jobs": "parallel compile jobs (default: env.yaml build.max_jobs)",
+    "jobs": f"parallel compile jobs, 1 to {config.MAX_JOBS} (default: env.yaml build.max_jobs)",
     "profile": PROFILE_HELP,
 })
-def build(c, target="cpu", native_=False, jobs=0, profile=None):
+def build(c, target="cpu", native_=False, jobs="", profile=None):
     """Compile the extension: in the toolchain image into dist/<target>/, or --native into vllm_ops/."""
-    cfg = config.load(profile=profile)
     _target(target)
+    job_count = _jobs(jobs)
+    cfg = config.load(profile=profile)
     if native_:
-        result = pipeline.build_native(cfg, target, jobs=jobs or None, log=ui.log, step=ui.step)
+        result = pipeline.build_native(cfg, target, jobs=job_count, log=ui.log, step=ui.step)
     else:
         client = engine.connect()
         images.ensure_image(client, cfg, images.image_key(target), ui.log, ui.step)
-        result = pipeline.build_in_image(client, cfg, target, jobs=jobs or None, log=ui.log, step=ui.step)
+        result = pipeline.build_in_image(client, cfg, target, jobs=job_count, log=ui.log, step=ui.step)
     ui.summary(f"build {target}", [ui.Row(target, ui.display_path(a.path), a.sha256, a.seconds, a.cache)
                                    for a in result.artifacts])
 
@@ -161,9 +194,10 @@ def test(c, target="cpu", native_=False, gpus=False, torch=None, pytest_args="",
 @cli_task(help={"target": TARGET_HELP, "profile": PROFILE_HELP})
 def shell(c, target="cuda", profile=None):
     """An interactive shell in the toolchain image, source at /src (read-only)."""
+    _target(target)
     cfg = config.load(profile=profile)
     client = engine.connect()
-    tag = container.require_image(client, cfg, _target(target))
+    tag = container.require_image(client, cfg, target)
     start = time.monotonic()
     code = subprocess.run(container.shell_command(tag, REPO_ROOT, host_build_dir(target))).returncode
     ui.summary("shell", [_exit_row(target, tag, code, start)])
@@ -175,10 +209,12 @@ def shell(c, target="cuda", profile=None):
 def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
     """Audit built libraries: only stable C-shim symbols from libtorch (none newer than the
     target ABI), no Python C API; prints the minimum torch and the provable manylinux tag."""
-    cfg = config.load(profile=profile)
     targets = [None] if path else TARGETS if target == "all" else [_target(target)]
+    glibc = _glibc(max_glibc)
+    if path and not Path(path).is_file():
+        raise BuildEnvError(f"--path: no such file {path}")
+    cfg = config.load(profile=profile)
     include = find_header_torch(cfg).include_dir
-    glibc = tuple(int(p) for p in max_glibc.split(".")) if max_glibc else None
     rows = []
     for name in targets:
         lib = Path(path) if path else publish.dist_dir(name) / LIBRARY_NAME
@@ -200,9 +236,10 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
                              "profile": PROFILE_HELP})
 def repro_check(c, target="cpu", keep=False, profile=None):
     """Build a target twice from clean, varying path, user, jobs, locale, timezone and umask; compare bytes."""
+    _target(target)
     cfg = config.load(profile=profile)
     with ui.step(f"repro {target}: two clean builds"):
-        result = repro.check(engine.connect(), cfg, _target(target), log=ui.message, keep=keep)
+        result = repro.check(engine.connect(), cfg, target, log=ui.message, keep=keep)
     verdict = "IDENTICAL" if result.identical else "DIFFERENT"
     rows = []
     for i, name in enumerate("ab"):
@@ -220,6 +257,8 @@ def repro_check(c, target="cpu", keep=False, profile=None):
 @cli_task(help={"manifest": "path to dist/<target>/manifest.json"})
 def verify(c, manifest):
     """Rebuild the commit a manifest names (clean, no compiler cache) and confirm the artifact's sha256."""
+    if not Path(manifest).is_file():
+        raise BuildEnvError(f"--manifest: no such file {manifest} (dist/<target>/manifest.json after a build)")
     start = time.monotonic()
     with ui.step("verify: rebuild"):
         result = repro.verify_manifest(engine.connect(), Path(manifest), log=ui.message)

@@ -7,6 +7,8 @@ so a wrong value in env.yaml is fixed by reading one line of output.
 from __future__ import annotations
 
 import hashlib
+import keyword
+import math
 import os
 import re
 from collections.abc import Callable
@@ -25,8 +27,26 @@ TARGETS = ("cpu", "cuda", "rocm")
 Validator = Callable[[str, Any], Any]
 
 
-def _fail(key: str, expected: str, value: Any) -> None:
-    raise ConfigError(f"env.yaml: {key} must be {expected}, got {value!r}")
+def _yaml_hint(value: Any, want: str) -> str:
+    """What to write instead, where YAML's reading of a plain scalar is the likely cause.
+    want: "int", "number" or "string"."""
+    if want in ("int", "number") and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if not math.isfinite(number):
+            return ""
+        if want == "int":
+            return f" (YAML reads {value} as a string; write {int(number)} instead)" if number.is_integer() else ""
+        return f" (YAML reads {value} as a string; write {number!r} instead)"
+    if want == "string" and isinstance(value, float):
+        return f' (YAML reads an unquoted {value!r} as a number, dropping trailing zeros; quote it: "X.Y")'
+    return ""
+
+
+def _fail(key: str, expected: str, value: Any, hint: str = "") -> None:
+    raise ConfigError(f"env.yaml: {key} must be {expected}, got {value!r}{hint}")
 
 
 def _string(pattern: str, expected: str) -> Validator:
@@ -34,28 +54,55 @@ def _string(pattern: str, expected: str) -> Validator:
 
     def check(key: str, value: Any) -> str:
         if not isinstance(value, str) or not regex.fullmatch(value):
-            _fail(key, expected, value)
+            _fail(key, expected, value, _yaml_hint(value, "string"))
         return value
 
     return check
 
 
-def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        _fail(key, "a positive integer", value)
+def _positive_int(key: str, value: Any, at_most: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (at_most and value > at_most):
+        expected = f"an integer from 1 to {at_most}" if at_most else "a positive integer"
+        _fail(key, expected, value, _yaml_hint(value, "int"))
     return value
 
 
 def _positive_number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        _fail(key, "a positive number", value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        _fail(key, "a positive finite number", value, _yaml_hint(value, "number"))
     return float(value)
+
+
+# More parallel compile jobs than this is a typo, not a machine (each job holds GiBs).
+MAX_JOBS = 1024
 
 
 def _jobs(key: str, value: Any) -> int | str:
     if value == "auto":
         return value
-    return _positive_int(key, value)
+    return _positive_int(key, value, at_most=MAX_JOBS)
+
+
+SCHEMA_VERSIONS = (1,)  # the env.yaml layouts this code reads
+
+
+def _schema_version(key: str, value: Any) -> int:
+    version = _positive_int(key, value)
+    if version not in SCHEMA_VERSIONS:
+        _fail(key, f"a schema version this checkout reads ({', '.join(map(str, SCHEMA_VERSIONS))})", value)
+    return version
+
+
+# Namespaces an extension must not register into: torch's own, and names Python cannot use as
+# the attribute torch.ops.<namespace>.
+RESERVED_NAMESPACES = ("aten", "prim", "prims", "torch", "ops", "quantized", "_ops", "c10")
+
+
+def _namespace(key: str, value: Any) -> str:
+    _identifier(key, value)
+    if value in RESERVED_NAMESPACES or keyword.iskeyword(value) or (value.startswith("__") and value.endswith("__")):
+        _fail(key, "an op namespace of our own (not torch's, a Python keyword or a dunder name)", value)
+    return value
 
 
 def _list_of(item: Validator, expected: str) -> Validator:
@@ -91,8 +138,8 @@ def _version_map(key: str, value: Any) -> dict:
 def _optional_image_ref(key: str, value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or "@sha256:" not in value:
-        _fail(key, "null or an image reference pinned by digest (name@sha256:...)", value)
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}", value):
+        _fail(key, "null or an image reference pinned by digest (name@sha256: and 64 hex digits)", value)
     return value
 
 
@@ -161,8 +208,8 @@ _IMAGE = {
 }
 
 SCHEMA: dict[str, Any] = {
-    "schema_version": _positive_int,
-    "ops": {"namespace": _identifier},
+    "schema_version": _schema_version,
+    "ops": {"namespace": _namespace},
     "torch": {
         "header_version": _version,
         "header_wheel_variant": _string(r"[a-z0-9]+", "a wheel variant such as cpu"),
@@ -317,10 +364,14 @@ def load(path: str | os.PathLike | None = None, profile: str | None = None) -> E
     except yaml.YAMLError as exc:
         raise ConfigError(f"env.yaml: not valid YAML: {exc}") from None
     validated = _validate(SCHEMA, data, "")
-    profiles = validated.pop("profiles", None) or {}
+    profiles = validated.pop("profiles", None)
+    if profiles is None:
+        profiles = {}
     if not isinstance(profiles, dict):
         _fail("profiles", "a mapping of profile name to overrides", profiles)
     for name, overlay in profiles.items():
+        if isinstance(overlay, dict) and "profiles" in overlay:
+            raise ConfigError(f"env.yaml: profiles.{name}.profiles: a profile cannot define profiles")
         _validate(SCHEMA, overlay, f"profiles.{name}", partial=True)
     if profile:
         if profile not in profiles:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from .errors import BuildEnvError
 
@@ -27,12 +28,29 @@ def connect(client_factory=None):
         ) from None
     factory = client_factory or docker.from_env
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    _check_socket_path(host)
     try:
         client = factory()
         client.ping()
     except docker.errors.DockerException as exc:
         raise EngineUnavailable(f"no Docker engine answers at {host} ({_reason(exc)}). {START_HINT}") from None
     return client
+
+
+def _check_socket_path(host: str) -> None:
+    """A unix:// DOCKER_HOST that names something other than a socket is a setting to fix, not a
+    daemon that is down."""
+    if not host.startswith("unix://"):
+        return
+    path = host.removeprefix("unix://")
+    if os.path.isdir(path):
+        what = "a directory"
+    elif os.path.exists(path) and not stat.S_ISSOCK(os.stat(path).st_mode):
+        what = "a regular file" if os.path.isfile(path) else "something other than a socket"
+    else:
+        return
+    raise EngineUnavailable(f"DOCKER_HOST={host} names {what}, not the engine's socket: point DOCKER_HOST at the "
+                            "socket (usually unix:///var/run/docker.sock) or unset it")
 
 
 def _reason(exc: Exception) -> str:

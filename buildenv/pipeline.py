@@ -99,17 +99,9 @@ def build_native(cfg: EnvConfig, target: str, jobs: int | None = None, log: Log 
 
 def clean(client=None, cfg: EnvConfig | None = None) -> list[str]:
     """Remove build/, dist/, the generated image contexts and the library installed in vllm_ops/;
-    with a client, also the toolchain images and the compiler-cache volume. Returns what went."""
+    with a client, also the toolchain images and the compiler-cache volume, first (so an engine
+    error leaves the files as they were). Returns what went."""
     removed = []
-    for path in ("build", "dist", ".cache/image-context"):
-        if (REPO_ROOT / path).exists():
-            shutil.rmtree(REPO_ROOT / path, ignore_errors=True)
-            removed.append(path + "/")
-    for name in (LIBRARY_NAME, BUILD_INFO_NAME):
-        installed = REPO_ROOT / "vllm_ops" / name
-        if installed.exists():
-            installed.unlink()
-            removed.append(f"vllm_ops/{name}")
     if client is not None and cfg is not None:
         for key in ("cuda", "rocm"):
             tag = cfg.data["images"][key]["tag"]
@@ -119,4 +111,13 @@ def clean(client=None, cfg: EnvConfig | None = None) -> list[str]:
         for volume in client.volumes.list(filters={"name": container.CCACHE_VOLUME}):
             volume.remove(force=True)
             removed.append(f"volume {container.CCACHE_VOLUME}")
+    for path in ("build", "dist", ".cache/image-context"):
+        if (REPO_ROOT / path).exists():
+            shutil.rmtree(REPO_ROOT / path, ignore_errors=True)
+            removed.append(path + "/")
+    for name in (LIBRARY_NAME, BUILD_INFO_NAME):
+        installed = REPO_ROOT / "vllm_ops" / name
+        if installed.exists():
+            installed.unlink()
+            removed.append(f"vllm_ops/{name}")
     return removed

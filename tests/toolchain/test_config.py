@@ -27,6 +27,20 @@ def test_repository_env_yaml_is_valid():
         (lambda d: d["images"]["rocm"]["base"].update(ref="rocm/dev:latest"), "images.rocm.base.ref"),
         (lambda d: d["ops"].pop("namespace"), "ops.namespace"),
         (lambda d: d["ops"].update(namespace="vllm-ops"), "ops.namespace"),
+        # Values that used to pass validation and fail later (issue 18).
+        (lambda d: d["build"]["job_peak_gib"].update(cuda=float("nan")), "build.job_peak_gib.cuda"),
+        (lambda d: d["build"]["job_peak_gib"].update(cpu=float("inf")), "build.job_peak_gib.cpu"),
+        (lambda d: d["build"].update(max_jobs=100000000), "build.max_jobs"),
+        (lambda d: d.update(schema_version=99), "schema_version"),
+        (lambda d: d.update(profiles=False), "profiles"),
+        (lambda d: d["images"]["cuda"]["base"].update(ref="x@sha256:"), "images.cuda.base.ref"),
+        (lambda d: d["images"]["cuda"]["base"].update(ref="x@sha256:" + "a" * 63), "images.cuda.base.ref"),
+        (lambda d: d["ops"].update(namespace="aten"), "ops.namespace"),
+        (lambda d: d["ops"].update(namespace="torch"), "ops.namespace"),
+        (lambda d: d["ops"].update(namespace="prim"), "ops.namespace"),
+        (lambda d: d["ops"].update(namespace="class"), "ops.namespace"),
+        (lambda d: d["ops"].update(namespace="__init__"), "ops.namespace"),
+        (lambda d: d["profiles"]["ci"].update(profiles={"x": {}}), "profiles.ci.profiles"),
     ],
 )
 def test_invalid_values_name_the_key(env_data, write_env, mutate, key):
@@ -103,3 +117,25 @@ def test_empty_profile_ignores_the_environment(monkeypatch):
     monkeypatch.setenv("VLLM_OPS_PROFILE", "ci")
     assert config.load().profile == "ci"
     assert config.load(profile="").rocm_arch_list == ["gfx90a", "gfx942"]
+
+
+def test_a_digest_pinned_base_ref_is_accepted(env_data, write_env):
+    env_data["images"]["cuda"]["base"]["ref"] = "docker.io/library/debian@sha256:" + "0123456789abcdef" * 4
+    assert config.load(write_env(env_data)).image("cuda")["base"]["ref"].endswith("0123456789abcdef")
+
+
+def test_the_drop_in_namespace_is_allowed(env_data, write_env):
+    env_data["ops"]["namespace"] = "_C"
+    assert config.load(write_env(env_data)).namespace == "_C"
+
+
+def test_yaml_scalar_surprises_say_what_to_write(env_data, write_env, tmp_path):
+    # Unquoted 1e3 is a string to YAML (no dot), unquoted 2.10 the float 2.1: say so, and what to write.
+    text = write_env(env_data).read_text()
+    path = tmp_path / "env_number.yaml"
+    path.write_text(re.sub(r"source_date_epoch: .*", "source_date_epoch: 1e3", text))
+    with pytest.raises(ConfigError, match=r"build.source_date_epoch .*YAML reads 1e3 as a string; write 1000"):
+        config.load(path)
+    path.write_text(re.sub(r"target_abi: .*", "target_abi: 2.10", text))
+    with pytest.raises(ConfigError, match=r"torch.target_abi .*got 2.1 .*quote it"):
+        config.load(path)

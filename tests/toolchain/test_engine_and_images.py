@@ -95,3 +95,32 @@ def test_inputs_key_follows_the_build_arguments(env_data, write_env):
     env_data["images"]["cuda"]["apt"]["g++-12"] = "0.0-test"
     changed = config.load(write_env(env_data))
     assert images.inputs_key(changed, "cuda", base_id) != images.inputs_key(CFG, "cuda", base_id)
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_docker_host_naming_a_non_socket_says_so(tmp_path, monkeypatch, kind):
+    target = tmp_path / "not-a-socket"
+    target.mkdir() if kind == "directory" else target.write_text("")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{target}")
+
+    def factory():
+        raise AssertionError("no client is made for a DOCKER_HOST that cannot work")
+
+    word = "a directory" if kind == "directory" else "a regular file"
+    with pytest.raises(engine.EngineUnavailable, match=rf"DOCKER_HOST=unix://{target} names {word}, not the engine"):
+        engine.connect(factory)
+
+
+def test_clean_with_images_removes_nothing_when_the_engine_fails(tmp_path, monkeypatch):
+    from buildenv import pipeline
+
+    monkeypatch.setattr(pipeline, "REPO_ROOT", tmp_path)
+    (tmp_path / "build").mkdir()
+
+    def engine_gone(client, tag):
+        raise docker.errors.DockerException("engine went away")
+
+    monkeypatch.setattr(images, "image_exists", engine_gone)
+    with pytest.raises(docker.errors.DockerException):
+        pipeline.clean(object(), CFG)
+    assert (tmp_path / "build").exists()

@@ -38,3 +38,39 @@ def test_config_errors_exit_with_the_key(monkeypatch):
     monkeypatch.setattr(config, "load", broken)
     with pytest.raises(Exit, match="build.parallel"):
         tasks.image(MockContext(), target="cuda")
+
+
+# Bad arguments are reported as themselves, before the engine, the files or the compiler are
+# touched: `engine.connect` and `config.load` raise if they are reached (issue 18).
+@pytest.fixture
+def untouchable(monkeypatch):
+    from buildenv import config, engine, pipeline
+
+    def reached(*args, **kwargs):
+        raise AssertionError("the task went past its argument checks")
+
+    for module, name in ((engine, "connect"), (config, "load"), (pipeline, "build_native"), (pipeline, "clean")):
+        monkeypatch.setattr(module, name, reached)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: tasks.build(MockContext(), target="cpu", jobs="-3"), r"--jobs must be a whole number from 1 to 1024, got"),
+    (lambda: tasks.build(MockContext(), target="cpu", jobs="abc"), r"--jobs must be a whole number .*got 'abc'"),
+    (lambda: tasks.build(MockContext(), target="cpu", native_=True, jobs="0"), r"--jobs must be .*got '0'"),
+    (lambda: tasks.build(MockContext(), target="cpu", jobs="100000000"), r"--jobs must be .*got '100000000'"),
+    (lambda: tasks.abi_check(MockContext(), max_glibc="abc"), r"--max-glibc must be a glibc version such as 2.28"),
+    (lambda: tasks.abi_check(MockContext(), path="/nonexistent/lib.so"), r"--path: no such file"),
+    (lambda: tasks.lock(MockContext(), image="bogus"), r"--image must be cuda, rocm or all, got 'bogus'"),
+    (lambda: tasks.base(MockContext(), image="bogus"), r"--image must be cuda, rocm or all, got 'bogus'"),
+    (lambda: tasks.image(MockContext(), target="bogus"), r"--target must be one of"),
+    (lambda: tasks.shell(MockContext(), target="bogus"), r"--target must be one of"),
+    (lambda: tasks.repro_check(MockContext(), target="bogus"), r"--target must be one of"),
+    (lambda: tasks.verify(MockContext(), manifest="/nonexistent.json"), r"--manifest: no such file /nonexistent.json"),
+])
+def test_bad_arguments_are_named_before_anything_runs(untouchable, call, message):
+    with pytest.raises(Exit, match=message):
+        call()
+
+
+def test_jobs_given_as_text_on_the_command_line_are_parsed():
+    assert tasks._jobs("4") == 4 and tasks._jobs(4) == 4 and tasks._jobs("") is None
