@@ -291,3 +291,28 @@ def test_cuda_more_than_2_pow_31_elements():
     q, scale = vllm_ops.scaled_fp8_quant(x)
     assert scale.item() == ref.dynamic_scaled_fp8_quant(x.float().abs().amax().reshape(1, 1).cpu())[1].item()
     assert_same_bits(q[-5:], ref.static_scaled_fp8_quant(tail, scale.cpu()))
+
+
+X = torch.ones(4, 16)
+SCALE = torch.tensor([0.5])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: vllm_ops.scaled_fp8_quant(torch.tensor(1.0)), ValueError, "at least one dimension"),
+    (lambda: vllm_ops.scaled_fp8_quant([[1.0]]), TypeError, "input must be a torch.Tensor, got list"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, SCALE, group_shape=5), ValueError, "group_shape must be a pair of ints"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, group_shape=(1, -1)), ValueError, "group_shape applies to a static scale"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, out_dtype=torch.int8), ValueError,
+     r"out_dtype must be torch.float8_e4m3fn or torch.float8_e4m3fnuz, got torch.int8"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, output=torch.empty(4, 16, dtype=torch.float8_e4m3fn),
+                                       out_dtype=torch.float8_e4m3fnuz), ValueError, "disagrees with output's dtype"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, scale_ub=torch.tensor([1.0])), ValueError, "scale_ub caps dynamic per-token"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, SCALE, scale_ub=torch.tensor([1.0]), use_per_token_if_dynamic=True),
+     ValueError, "scale_ub caps dynamic per-token"),
+    (lambda: vllm_ops.scaled_fp8_quant(X, num_token_padding=-2), ValueError, "num_token_padding must be a non-negative"),
+])
+def test_wrapper_arguments_take_effect_or_are_errors(call, error, message):
+    # Before: IndexError, AttributeError, TypeError from list(5), an error about `result`, and
+    # arguments accepted and ignored (issue 18).
+    with pytest.raises(error, match=message):
+        call()

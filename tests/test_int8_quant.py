@@ -132,6 +132,29 @@ def test_wrapper_rejects_azp_for_symmetric():
         vllm_ops.scaled_int8_quant(torch.ones(2, 4), torch.tensor([0.1]), torch.tensor([1], dtype=torch.int32))
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: vllm_ops.scaled_int8_quant(torch.tensor(1.0)), ValueError, "input must have at least one dimension"),
+    (lambda: vllm_ops.scaled_int8_quant([[1.0, 2.0]]), TypeError, "input must be a torch.Tensor, got list"),
+    (lambda: vllm_ops.scaled_int8_quant(torch.ones(2, 4), azp=torch.zeros(1, dtype=torch.int32), symmetric=False),
+     ValueError, "azp is an input of the static path only"),
+])
+def test_wrapper_names_what_is_wrong(call, error, message):
+    # Before: IndexError, AttributeError, and an azp silently ignored (issue 18).
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_wrapper_takes_non_contiguous_input_on_both_paths():
+    x = torch.randn(8, 6).t()  # [6, 8], not contiguous
+    scale = torch.tensor([0.02])
+    q_static, _, _ = vllm_ops.scaled_int8_quant(x, scale)
+    assert_same_bits(q_static, ref.static_scaled_int8_quant(x.contiguous(), scale, None))
+    q_dynamic, s_dynamic, _ = vllm_ops.scaled_int8_quant(x)
+    rq, rs, _ = ref.dynamic_scaled_int8_quant(x.contiguous(), True)
+    assert_same_bits(q_dynamic, rq)
+    assert_same_bits(s_dynamic, rs)
+
+
 @pytest.mark.cuda
 def test_cuda_rejects_scale_on_other_device():
     x = torch.ones(2, 8, device="cuda")

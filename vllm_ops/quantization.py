@@ -18,6 +18,16 @@ def default_fp8_dtype(device: torch.device) -> torch.dtype:
     return torch.float8_e4m3fn
 
 
+FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e4m3fnuz)
+
+
+def _check_input(fn: str, input) -> None:
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(input).__name__}")
+    if input.dim() == 0:
+        raise ValueError(f"{fn}: input must have at least one dimension (hidden), got a 0-dim tensor")
+
+
 def scaled_int8_quant(
     input: torch.Tensor,
     scale: torch.Tensor | None = None,
@@ -27,7 +37,14 @@ def scaled_int8_quant(
     """Quantize to int8. With `scale` (and `azp` when asymmetric): static per-tensor. Without:
     dynamic per token, returning the scales (and zero points) as [tokens, 1] tensors.
 
+    A non-contiguous input is copied to a contiguous one on both paths, as vLLM does.
+
     Returns (q, scale, azp or None)."""
+    _check_input("scaled_int8_quant", input)
+    if scale is None and azp is not None:
+        raise ValueError("scaled_int8_quant: azp is an input of the static path only (give scale too); the dynamic "
+                         "path computes the zero points itself when symmetric=False")
+    input = input.contiguous()
     output = torch.empty(input.shape, dtype=torch.int8, device=input.device)
     if scale is not None:
         if symmetric != (azp is None):
@@ -37,7 +54,7 @@ def scaled_int8_quant(
     rows = input.numel() // input.shape[-1] if input.shape[-1] else 0
     scales = torch.empty((rows, 1), dtype=torch.float32, device=input.device)
     azps = None if symmetric else torch.empty((rows, 1), dtype=torch.int32, device=input.device)
-    ops.dynamic_scaled_int8_quant(output, input.contiguous(), scales, azps)
+    ops.dynamic_scaled_int8_quant(output, input, scales, azps)
     return output, scales, azps
 
 
@@ -61,8 +78,28 @@ def scaled_fp8_quant(
     defaults to the platform's fp8 flavour (see default_fp8_dtype).
 
     Returns (q, scale)."""
+    fn = "scaled_fp8_quant"
+    _check_input(fn, input)
     if input.dim() != 2:
-        raise ValueError(f"scaled_fp8_quant: input must be 2-D [tokens, hidden], got shape {tuple(input.shape)}")
+        raise ValueError(f"{fn}: input must be 2-D [tokens, hidden], got shape {tuple(input.shape)}")
+    if out_dtype is not None and out_dtype not in FP8_DTYPES:
+        raise ValueError(f"{fn}: out_dtype must be torch.float8_e4m3fn or torch.float8_e4m3fnuz, got {out_dtype}")
+    if output is not None and out_dtype is not None and output.dtype != out_dtype:
+        raise ValueError(f"{fn}: out_dtype ({out_dtype}) disagrees with output's dtype ({output.dtype}); give one")
+    if num_token_padding is not None and (isinstance(num_token_padding, bool) or not isinstance(num_token_padding, int)
+                                          or num_token_padding < 0):
+        raise ValueError(f"{fn}: num_token_padding must be a non-negative int, got {num_token_padding!r}")
+    if group_shape is not None:
+        if scale is None:
+            raise ValueError(f"{fn}: group_shape applies to a static scale; give scale too (dynamic quantization "
+                             "is per tensor or, with use_per_token_if_dynamic, per token)")
+        if (not isinstance(group_shape, tuple | list) or len(group_shape) != 2
+                or not all(isinstance(g, int) and not isinstance(g, bool) for g in group_shape)):
+            raise ValueError(f"{fn}: group_shape must be a pair of ints (rows, columns; -1 for the whole extent), "
+                             f"got {group_shape!r}")
+    if scale_ub is not None and (scale is not None or not use_per_token_if_dynamic):
+        raise ValueError(f"{fn}: scale_ub caps dynamic per-token scales only "
+                         "(scale=None, use_per_token_if_dynamic=True)")
     if out_dtype is None:
         out_dtype = output.dtype if output is not None else default_fp8_dtype(input.device)
     rows = input.shape[0] if not num_token_padding else max(num_token_padding, input.shape[0])
