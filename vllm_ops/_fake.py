@@ -15,16 +15,45 @@ def _mutates_only(schema) -> bool:
 
 
 def register_all(namespace: str) -> None:
+    returning = set()
     for schema in torch._C._jit_get_all_schemas():
-        if schema.name.startswith(f"{namespace}::") and _mutates_only(schema):
-            qualified = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
-            torch.library.register_fake(qualified)(_no_output)
-    for name, fake in _RETURNING.items():
-        torch.library.register_fake(f"{namespace}::{name}")(fake)
+        if not schema.name.startswith(f"{namespace}::"):
+            continue
+        name = schema.name.split("::", 1)[1]
+        qualified = schema.name + (f".{schema.overload_name}" if schema.overload_name else "")
+        if _mutates_only(schema):
+            torch.library.register_fake(qualified)(_one_device(name, schema, _no_output))
+        elif name in _RETURNING and not schema.overload_name:
+            torch.library.register_fake(qualified)(_one_device(name, schema, _RETURNING[name]))
+            returning.add(name)
+    missing = sorted(set(_RETURNING) - returning)
+    if missing:
+        raise RuntimeError(f"vllm_ops: the library registers no schema for {', '.join(missing)}")
 
 
 def _no_output(*args, **kwargs) -> None:
     return None
+
+
+def _one_device(op: str, schema, fake):
+    """`fake` after the check every kernel makes: all tensor arguments on one device. The fakes
+    also serve the Meta dispatch key, so without it a meta tensor among real ones would make the
+    call a silent no-op (the Meta key wins the dispatch)."""
+    names = [a.name for a in schema.arguments]
+
+    def checked(*args, **kwargs):
+        first = None
+        for name, value in [*zip(names, args, strict=False), *kwargs.items()]:
+            for t in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(t, torch.Tensor):
+                    if first is None:
+                        first = (name, t.device)
+                    elif t.device != first[1]:
+                        raise RuntimeError(f"{op}: {name} must be on the device of {first[0]} ({first[1]}), "
+                                           f"got {t.device}")
+        return fake(*args, **kwargs)
+
+    return checked
 
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16)
