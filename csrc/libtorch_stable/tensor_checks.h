@@ -67,6 +67,28 @@ inline void check_same_device(const char* op, const char* arg, const torch::stab
                     ref_arg, " (", device_str(ref.device()), "), got ", device_str(t.device()));
 }
 
+// The bytes from a tensor's first element to one past its last (torch has no negative strides).
+inline int64_t byte_extent(const torch::stable::Tensor& t) {
+  if (t.numel() == 0) return 0;
+  int64_t last = 0;
+  for (int64_t i = 0; i < t.dim(); ++i) last += (t.size(i) - 1) * t.stride(i);
+  return (last + 1) * static_cast<int64_t>(t.element_size());
+}
+
+// Whether the memory two tensors span overlaps (a conservative test for strided views).
+inline bool overlaps(const torch::stable::Tensor& x, const torch::stable::Tensor& y) {
+  const auto* x0 = static_cast<const char*>(x.const_data_ptr());
+  const auto* y0 = static_cast<const char*>(y.const_data_ptr());
+  const int64_t xb = byte_extent(x), yb = byte_extent(y);
+  return xb > 0 && yb > 0 && x0 < y0 + yb && y0 < x0 + xb;
+}
+
+// An output that shares memory with an input would be read after it is partly written.
+inline void check_no_overlap(const char* op, const char* arg, const torch::stable::Tensor& t, const char* ref_arg,
+                             const torch::stable::Tensor& ref) {
+  TORCH_UTILS_CHECK(!overlaps(t, ref), op, ": ", arg, " must not share memory with ", ref_arg);
+}
+
 // Vector loads need their start aligned; `why` says which view gets this wrong.
 inline void check_aligned(const char* op, const char* arg, const torch::stable::Tensor& t, int64_t bytes,
                           const std::string& why) {

@@ -25,6 +25,7 @@ void run_activation(const char* op_name, const char* out_arg, Tensor& out, const
   TORCH_UTILS_CHECK(input.dim() >= 1, op_name, ": input must have at least 1 dimension, got 0");
   check_contiguous(op_name, "input", input);
   check_contiguous(op_name, out_arg, out);
+  check_no_overlap(op_name, out_arg, out, "input", input);
 
   const int64_t in_width = input.size(-1);
   if constexpr (kGated) {

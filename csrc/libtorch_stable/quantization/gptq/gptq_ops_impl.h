@@ -64,15 +64,6 @@ inline void check_load_start(const char* op, const char* arg, const Tensor& t, i
   check_aligned(op, arg, t, bytes, " (a view at an element offset is not)");
 }
 
-// Byte ranges of two tensors' data overlap.
-inline bool overlaps(const Tensor& x, const Tensor& y) {
-  const auto* x0 = static_cast<const char*>(x.const_data_ptr());
-  const auto* y0 = static_cast<const char*>(y.const_data_ptr());
-  const int64_t xb = x.numel() * static_cast<int64_t>(x.element_size());
-  const int64_t yb = y.numel() * static_cast<int64_t>(y.element_size());
-  return xb > 0 && yb > 0 && x0 < y0 + yb && y0 < x0 + xb;
-}
-
 }  // namespace gptq_checks
 
 template <class B>
@@ -148,7 +139,7 @@ void GptqOps<B>::gptq_shuffle(Tensor& q_weight, const Tensor& q_perm, int64_t bi
                     " (K * bit / 32 rows with K a multiple of 32), got shape ", shape_str(q_weight));
   const int64_t k = q_weight.size(0) * 32 / bit;
   if (!check_index_vector(op, "q_perm", q_perm, k, "q_weight", q_weight)) return;  // no reordering asked
-  TORCH_UTILS_CHECK(!overlaps(q_perm, q_weight), op, ": q_perm must not share memory with q_weight");
+  check_no_overlap(op, "q_perm", q_perm, "q_weight", q_weight);
   // A one-time preparation step, so the values are checked on the host even for GPU tensors.
   const Tensor host = torch::stable::to(q_perm, torch::stable::Device(torch::headeronly::DeviceType::CPU));
   const auto* p = static_cast<const int32_t*>(host.const_data_ptr());

@@ -58,6 +58,14 @@ inline void check_side_tensor(const char* op, const char* arg, const Tensor& t, 
   check_same_device(op, arg, t, "input", input);
 }
 
+// A scale or zero point the op writes: also apart from input and the result.
+inline void check_written_side(const char* op, const char* arg, const Tensor& t, ScalarType dtype, const Tensor& input,
+                               const Tensor& out) {
+  check_side_tensor(op, arg, t, dtype, input);
+  check_no_overlap(op, arg, t, "input", input);
+  check_no_overlap(op, arg, t, "result", out);
+}
+
 inline void check_numel(const char* op, const char* arg, const Tensor& t, int64_t expected,
                         const char* what) {
   TORCH_UTILS_CHECK(t.numel() == expected, op, ": ", arg, " must have ", expected, " element",
@@ -72,6 +80,7 @@ inline RowLayout2D check_rows(const char* op, const Tensor& out, const Tensor& i
   check_dtype_in(op, out_arg, out, out_dtypes);
   check_same_device(op, out_arg, out, "input", input);
   TORCH_UTILS_CHECK(input.dim() >= 1, op, ": input must have at least 1 dimension, got 0");
+  check_no_overlap(op, out_arg, out, "input", input);
   RowLayout2D l{0, input.size(-1), 0, 0};
   l.rows = l.cols == 0 ? 0 : input.numel() / l.cols;
   if (!allow_strided_rows) {
@@ -97,6 +106,11 @@ inline RowLayout2D check_rows(const char* op, const Tensor& out, const Tensor& i
   TORCH_UTILS_CHECK(out.dim() >= 1 && out.size(-1) == l.cols && out_rows >= l.rows && l.out_stride >= 0,
                     op, ": ", out_arg, " must have input's last dimension (", l.cols,
                     ") and at least input's ", l.rows, " rows, got shape ", shape_str(out));
+  // Rows of one stride, each written by one thread group: a stride below the row width (an
+  // expanded or as_strided view) would have rows overwrite each other.
+  TORCH_UTILS_CHECK(out_rows <= 1 || l.out_stride >= l.cols, op, ": ", out_arg,
+                    " must not have overlapping rows (row stride at least ", l.cols, "), got row stride ",
+                    l.out_stride);
   return l;
 }
 
@@ -173,12 +187,12 @@ void QuantOps<B>::dynamic_scaled_int8_quant(Tensor& out, const Tensor& input, Te
   using namespace quant_checks;
   constexpr const char* op = "dynamic_scaled_int8_quant";
   const RowLayout2D l = check_int8_rows(op, out, input);
-  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
+  check_written_side(op, "scale", scale, ScalarType::Float, input, out);
   check_contiguous(op, "scale", scale);
   check_numel(op, "scale", scale, l.rows, "one per row of input");
   float* s = static_cast<float*>(scale.mutable_data_ptr());
   if (azp) {
-    check_side_tensor(op, "azp", *azp, ScalarType::Int, input);
+    check_written_side(op, "azp", *azp, ScalarType::Int, input, out);
     check_contiguous(op, "azp", *azp);
     check_numel(op, "azp", *azp, l.rows, "one per row of input");
     int32_t* z = static_cast<int32_t*>(const_cast<Tensor&>(*azp).mutable_data_ptr());
@@ -265,7 +279,7 @@ void QuantOps<B>::dynamic_scaled_fp8_quant(Tensor& out, const Tensor& input, Ten
   using namespace quant_checks;
   constexpr const char* op = "dynamic_scaled_fp8_quant";
   const RowLayout2D l = check_fp8_rows(op, out, input);
-  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
+  check_written_side(op, "scale", scale, ScalarType::Float, input, out);
   check_numel(op, "scale", scale, 1, "one per-tensor scale");
   float* s = static_cast<float*>(scale.mutable_data_ptr());
   dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
@@ -283,7 +297,7 @@ void QuantOps<B>::dynamic_per_token_scaled_fp8_quant(Tensor& out, const Tensor& 
   using namespace quant_checks;
   constexpr const char* op = "dynamic_per_token_scaled_fp8_quant";
   const RowLayout2D l = check_fp8_rows(op, out, input);
-  check_side_tensor(op, "scale", scale, ScalarType::Float, input);
+  check_written_side(op, "scale", scale, ScalarType::Float, input, out);
   check_contiguous(op, "scale", scale);
   TORCH_UTILS_CHECK(scale.numel() >= l.rows, op, ": scale must have at least one element per row of input (",
                     l.rows, "), got shape ", shape_str(scale));
