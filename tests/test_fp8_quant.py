@@ -316,3 +316,17 @@ def test_wrapper_arguments_take_effect_or_are_errors(call, error, message):
     # arguments accepted and ignored (issue 18).
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("per_token", [False, True])
+def test_padded_rows_are_defined(monkeypatch, per_token):
+    # vLLM leaves the padding uninitialised; here the rows are zero and the per-token scales 1.
+    # Allocations are poisoned (filled with 3.0) so that leftover memory cannot pass for zeros.
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *args, **kwargs: real_empty(*args, **kwargs).fill_(3.0))
+    x = torch.randn(4, 16) * 100
+    q, s = vllm_ops.scaled_fp8_quant(x, num_token_padding=6, use_per_token_if_dynamic=per_token,
+                                     out_dtype=torch.float8_e4m3fn)
+    assert q.shape == (6, 16) and torch.equal(q[4:].float(), torch.zeros(2, 16))
+    if per_token:
+        assert s.shape == (6, 1) and torch.equal(s[4:], torch.ones(2, 1))

@@ -74,7 +74,8 @@ def scaled_fp8_quant(
       group, a 1-D one needs `group_shape` ((-1, 1) per column, (1, -1) per token).
     - `scale` None: dynamic, per tensor, or per token with `use_per_token_if_dynamic` (capped by
       `scale_ub`).
-    `num_token_padding` pads the output's rows (the padding is left unwritten). `out_dtype`
+    `num_token_padding` pads the output's rows: padding rows are zero, and their per-token
+    scales (when dynamic per token) are 1.0, where vLLM leaves both uninitialised. `out_dtype`
     defaults to the platform's fp8 flavour (see default_fp8_dtype).
 
     Returns (q, scale)."""
@@ -112,7 +113,10 @@ def scaled_fp8_quant(
     elif use_per_token_if_dynamic:
         scale = torch.empty((rows, 1), dtype=torch.float32, device=input.device)
         ops.dynamic_per_token_scaled_fp8_quant(output, input, scale, scale_ub)
+        scale[input.shape[0]:] = 1.0  # padding rows: defined, and they dequantize to zero
     else:
         scale = torch.empty(1, dtype=torch.float32, device=input.device)
         ops.dynamic_scaled_fp8_quant(output, input, scale)
+    if rows > input.shape[0]:
+        output[input.shape[0]:].zero_()
     return output, scale
