@@ -34,8 +34,15 @@ inline std::string device_str(const torch::stable::Device& d) {
   return s.str();
 }
 
+// A required tensor given as None arrives undefined; every other check would fail on it with a
+// message about "ScalarType 46". The dtype and device checks call this first.
+inline void check_defined(const char* op, const char* arg, const torch::stable::Tensor& t) {
+  TORCH_UTILS_CHECK(t.defined(), op, ": ", arg, " must be a tensor, got None");
+}
+
 inline void check_dtype_in(const char* op, const char* arg, const torch::stable::Tensor& t,
                            std::initializer_list<torch::headeronly::ScalarType> allowed) {
+  check_defined(op, arg, t);
   for (auto dt : allowed)
     if (t.scalar_type() == dt) return;
   std::ostringstream expected;
@@ -50,6 +57,8 @@ inline void check_dtype_in(const char* op, const char* arg, const torch::stable:
 
 inline void check_same_dtype(const char* op, const char* arg, const torch::stable::Tensor& t,
                              const char* ref_arg, const torch::stable::Tensor& ref) {
+  check_defined(op, arg, t);
+  check_defined(op, ref_arg, ref);
   TORCH_UTILS_CHECK(t.scalar_type() == ref.scalar_type(), op, ": ", arg,
                     " must have the dtype of ", ref_arg, " (",
                     torch::headeronly::toString(ref.scalar_type()), "), got ",
@@ -63,6 +72,8 @@ inline void check_contiguous(const char* op, const char* arg, const torch::stabl
 
 inline void check_same_device(const char* op, const char* arg, const torch::stable::Tensor& t,
                               const char* ref_arg, const torch::stable::Tensor& ref) {
+  check_defined(op, arg, t);
+  check_defined(op, ref_arg, ref);
   TORCH_UTILS_CHECK(t.device() == ref.device(), op, ": ", arg, " must be on the device of ",
                     ref_arg, " (", device_str(ref.device()), "), got ", device_str(t.device()));
 }

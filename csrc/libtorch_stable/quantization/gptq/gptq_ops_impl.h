@@ -49,6 +49,7 @@ inline void check_int_matrix(const char* op, const char* arg, const Tensor& t) {
 // An index vector (g_idx, q_perm): empty for none, else int32 [k] on the device of `ref`.
 inline bool check_index_vector(const char* op, const char* arg, const Tensor& t, int64_t k, const char* ref_arg,
                                const Tensor& ref) {
+  TORCH_UTILS_CHECK(t.defined(), op, ": ", arg, " must be a tensor (an empty one for none), got None");
   if (t.numel() == 0) return false;
   check_dtype_in(op, arg, t, {ScalarType::Int});
   TORCH_UTILS_CHECK(t.dim() == 1 && t.size(0) == k, op, ": ", arg, " must be empty or 1-D of length ", k,
