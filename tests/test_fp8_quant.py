@@ -330,3 +330,21 @@ def test_padded_rows_are_defined(monkeypatch, per_token):
     assert q.shape == (6, 16) and torch.equal(q[4:].float(), torch.zeros(2, 16))
     if per_token:
         assert s.shape == (6, 1) and torch.equal(s[4:], torch.ones(2, 1))
+
+
+@pytest.mark.parametrize("group_shape, message", [
+    ([-5, 0, 9], r"group_shape must have 2 entries \(rows, cols\), got 3"),
+    ([0, 1], r"group_shape entries must be positive or -1 \(whole extent\), got \[0, 1\]"),
+    ([-2, 1], r"group_shape entries must be positive or -1"),
+])
+def test_group_shape_is_checked_with_a_per_tensor_scale(group_shape, message):
+    # A one-element scale used to let any group_shape pass unread (issue 18).
+    with pytest.raises(RuntimeError, match=message):
+        ops.static_scaled_fp8_quant(torch.empty(2, 8, dtype=torch.float8_e4m3fn), torch.ones(2, 8), torch.ones(1),
+                                    group_shape)
+
+
+def test_empty_input_with_a_whole_extent_group_is_accepted():
+    out = torch.empty(0, 8, dtype=torch.float8_e4m3fn)
+    ops.static_scaled_fp8_quant(out, torch.empty(0, 8), torch.ones(8), [-1, 1])  # used to be rejected
+    assert out.shape == (0, 8)

@@ -215,15 +215,20 @@ struct GroupLayout {
 inline GroupLayout resolve_groups(const char* op, const Tensor& scale, const RowLayout2D& l,
                                   const std::optional<std::vector<int64_t>>& group_shape) {
   const int64_t m = l.rows, n = l.cols;
-  if (scale.numel() == 1) return {m > 0 ? m : 1, n > 0 ? n : 1, 0, 0};  // per tensor
-  int64_t gm = 0, gn = 0;
+  // group_shape's form is checked whatever the scale (a per-tensor scale used to let any list pass).
   if (group_shape) {
     TORCH_UTILS_CHECK(group_shape->size() == 2, op, ": group_shape must have 2 entries (rows, cols), got ",
                       group_shape->size());
+    for (const int64_t g : *group_shape)
+      TORCH_UTILS_CHECK(g == -1 || g > 0, op, ": group_shape entries must be positive or -1 (whole extent), got ",
+                        dims_str((*group_shape)[0], (*group_shape)[1]));
+  }
+  // Per tensor; and an empty input, which has nothing to scale (any group shape fits it).
+  if (scale.numel() == 1 || m == 0 || n == 0) return {m > 0 ? m : 1, n > 0 ? n : 1, 0, 0};
+  int64_t gm = 0, gn = 0;
+  if (group_shape) {
     gm = (*group_shape)[0] == -1 ? m : (*group_shape)[0];
     gn = (*group_shape)[1] == -1 ? n : (*group_shape)[1];
-    TORCH_UTILS_CHECK(gm > 0 && gn > 0, op, ": group_shape entries must be positive or -1 (whole extent), got ",
-                      dims_str((*group_shape)[0], (*group_shape)[1]));
     TORCH_UTILS_CHECK(m % gm == 0 && n % gn == 0, op, ": group_shape ", dims_str(gm, gn),
                       " must divide the input's ", dims_str(m, n), " rows and columns");
   }
