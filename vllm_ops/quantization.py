@@ -113,10 +113,13 @@ def scaled_fp8_quant(
     elif use_per_token_if_dynamic:
         scale = torch.empty((rows, 1), dtype=torch.float32, device=input.device)
         ops.dynamic_per_token_scaled_fp8_quant(output, input, scale, scale_ub)
-        scale[input.shape[0]:] = 1.0  # padding rows: defined, and they dequantize to zero
+        if rows > input.shape[0]:
+            scale[input.shape[0]:] = 1.0  # padding rows: defined, and they dequantize to zero
     else:
         scale = torch.empty(1, dtype=torch.float32, device=input.device)
         ops.dynamic_scaled_fp8_quant(output, input, scale)
+    # Only when padded, so an unpadded call stays one custom op under torch.compile (no generated
+    # C++ for the padding, which needs the Python headers the images do not carry).
     if rows > input.shape[0]:
         output[input.shape[0]:].zero_()
     return output, scale
