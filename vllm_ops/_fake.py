@@ -1,10 +1,11 @@
 """Fake (meta) implementations, so the ops trace under torch.compile and pass opcheck.
 
-Ops that only mutate their `Tensor!` arguments and return nothing need no shape logic: their
-fake does nothing. They are found from the registered schemas, so a new op of that kind needs
-no entry here. Ops that return tensors have a fake below that checks what the kernel checks
-without the GGML type table (dtypes, ranks, devices, the stated sizes) and returns the real
-output shape; the kernels check the byte lengths that need it.
+Every fake first checks that all tensor arguments share one device (_one_device), as every
+kernel does. Ops that only mutate their `Tensor!` arguments and return nothing need no more:
+they are found from the registered schemas, so a new op of that kind needs no entry here. Ops
+that return tensors have a fake below that checks what the kernel checks without the GGML type
+table (dtypes, ranks, the stated sizes) and returns the real output shape; the kernels check the
+byte lengths that need it.
 """
 
 import torch
@@ -72,15 +73,13 @@ def _check_weight(op: str, W: torch.Tensor, dims: int, row: int | None = None) -
         _check(W.size(-2) == row, op, f"row must equal W.size({dims - 2}) = {W.size(-2)}, got {row}")
 
 
-def _check_x(op: str, X: torch.Tensor, W: torch.Tensor) -> None:
+def _check_x(op: str, X: torch.Tensor) -> None:
     _check(X.dtype in _FLOATS, op, f"X must have dtype Float, Half or BFloat16, got {X.dtype}")
-    _check(X.device == W.device, op, f"X must be on the device of W ({W.device}), got {X.device}")
     _check(X.dim() == 2, op, f"X must be 2-D [tokens, K], got shape {list(X.shape)}")
 
 
-def _check_routing(op: str, name: str, t: torch.Tensor, X: torch.Tensor) -> None:
+def _check_routing(op: str, name: str, t: torch.Tensor) -> None:
     _check(t.dtype == torch.int32, op, f"{name} must have dtype Int, got {t.dtype}")
-    _check(t.device == X.device, op, f"{name} must be on the device of X ({X.device}), got {t.device}")
 
 
 def _ggml_dequantize(W, type, m, n, dtype):
@@ -93,7 +92,7 @@ def _ggml_dequantize(W, type, m, n, dtype):
 def _ggml_matmul(op):
     def fake(W, X, type, row):
         _check_weight(op, W, 2, row)
-        _check_x(op, X, W)
+        _check_x(op, X)
         return X.new_empty((X.size(0), row))
 
     return fake
@@ -102,18 +101,18 @@ def _ggml_matmul(op):
 def _ggml_moe_a8(X, W, sorted_token_ids, expert_ids, num_tokens_post_padded, type, row, top_k, tokens):
     op = "ggml_moe_a8"
     _check_weight(op, W, 3, row)
-    _check_x(op, X, W)
+    _check_x(op, X)
     for name, t in (("sorted_token_ids", sorted_token_ids), ("expert_ids", expert_ids),
                     ("num_tokens_post_padded", num_tokens_post_padded)):
-        _check_routing(op, name, t, X)
+        _check_routing(op, name, t)
     return X.new_empty((tokens * top_k, row))
 
 
 def _ggml_moe_a8_vec(X, W, topk_ids, top_k, type, row, tokens):
     op = "ggml_moe_a8_vec"
     _check_weight(op, W, 3, row)
-    _check_x(op, X, W)
-    _check_routing(op, "topk_ids", topk_ids, X)
+    _check_x(op, X)
+    _check_routing(op, "topk_ids", topk_ids)
     return X.new_empty((tokens * top_k, row))
 
 
@@ -127,8 +126,6 @@ def _gptq_gemm(a, b_q_weight, b_gptq_qzeros, b_gptq_scales, b_g_idx, use_exllama
         _check(t.dim() == 2, op, f"{name} must be 2-D, got shape {list(t.shape)}")
     _check(b_gptq_scales.dtype == a.dtype, op, f"b_gptq_scales must have the dtype of a ({a.dtype}), got "
            f"{b_gptq_scales.dtype}")
-    for name, t in (("b_q_weight", b_q_weight), ("b_gptq_qzeros", b_gptq_qzeros), ("b_gptq_scales", b_gptq_scales)):
-        _check(t.device == a.device, op, f"{name} must be on the device of a ({a.device}), got {t.device}")
     _check(b_q_weight.size(0) * 32 == a.size(1) * bit, op,
            f"b_q_weight must have K * bit / 32 = {a.size(1) * bit // 32} rows, got shape {list(b_q_weight.shape)}")
     return a.new_empty((a.size(0), b_q_weight.size(1)))
@@ -142,9 +139,6 @@ def _check_awq_weights(op, qweight, scales, qzeros):
            f"_scaling_factors must have dtype Half or BFloat16, got {scales.dtype}")
     _check(scales.dim() == 2 and scales.size(1) == qweight.size(1) * 8, op,
            f"_scaling_factors must be [groups, N = {qweight.size(1) * 8}], got shape {list(scales.shape)}")
-    for name, t in (("_zeros", qzeros), ("_scaling_factors", scales)):
-        _check(t.device == qweight.device, op, f"{name} must be on the device of _kernel ({qweight.device}), got "
-               f"{t.device}")
 
 
 def _awq_dequantize(qweight, scales, qzeros, split_k_iters, thx, thy):
@@ -159,8 +153,6 @@ def _awq_gemm(in_feats, qweight, scales, qzeros, split_k_iters):
            f"_in_feats must have the dtype of _scaling_factors ({scales.dtype}), got {in_feats.dtype}")
     _check(in_feats.dim() == 2 and in_feats.size(1) == qweight.size(0), op,
            f"_in_feats must be 2-D [M, K = {qweight.size(0)}], got shape {list(in_feats.shape)}")
-    _check(in_feats.device == qweight.device, op,
-           f"_in_feats must be on the device of _kernel ({qweight.device}), got {in_feats.device}")
     return in_feats.new_empty((in_feats.size(0), qweight.size(1) * 8))
 
 
@@ -171,7 +163,6 @@ def _permute_cols(A, perm):
     _check(perm.dtype == torch.int32, op, f"perm must have dtype Int, got {perm.dtype}")
     _check(perm.dim() == 1 and perm.size(0) == A.size(1), op,
            f"perm must be 1-D of length K = {A.size(1)}, got shape {list(perm.shape)}")
-    _check(perm.device == A.device, op, f"perm must be on the device of A ({A.device}), got {perm.device}")
     return torch.empty_like(A, memory_format=torch.contiguous_format)
 
 
