@@ -139,9 +139,12 @@ def bench_mmq(vllm, types, tokens_list=(16, 64, 512, 4096), k=4096, n=4096):
                 row["speedup_vs_vllm"] = row["vllm_us"] / row["ours_us"]
             else:
                 row["ours_us"] = common.time_us(fn, sets)
-            # the integer-dot path at this token count, and fp16 matmul on the dequantized weight
+            # the other paths at this token count (for the crossovers): the integer-dot kernel, and
+            # dequantize + fp16 matmul; and fp16 matmul on the dequantized weight alone
             row["dot_path_us"] = common.time_us(
                 lambda w, x, name=name: ours.ggml_mul_mat_vec_a8(w, x, tid(name), n), sets)
+            row["dequant_gemm_us"] = common.time_us(
+                lambda w, x, name=name: torch.matmul(x, ours.ggml_dequantize(w, tid(name), n, k, x.dtype).t()), sets)
             dense_sets = [(dense.clone(), x) for _ in range(len(sets_w))]
             row["matmul_fp16_us"] = common.time_us(lambda w, x: torch.matmul(x, w.t()), dense_sets)
             row["ours_over_matmul"] = row["ours_us"] / row["matmul_fp16_us"]
@@ -224,6 +227,8 @@ def main():
     parser.add_argument("--types", default=",".join(QUANT_TYPES))
     parser.add_argument("--moe-types", default="Q4_0,Q4_K,Q6_K,Q8_0")
     parser.add_argument("--mmvq-shapes", default="all", help="'all', or indices into MMVQ_SHAPES such as 0,1")
+    parser.add_argument("--mmq-tokens", default="16,64,512,4096", help="token counts of the mat-mat part")
+    parser.add_argument("--mmq-types", default=None, help="types of the mat-mat part (default: --types)")
     args = parser.parse_args()
     vllm = common.load_vllm(args.vllm_lib)
     types = args.types.split(",")
@@ -239,7 +244,8 @@ def main():
         rows += bench_mmvq(vllm, types, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all"
                            else [MMVQ_SHAPES[int(i)] for i in args.mmvq_shapes.split(",")])
     if "mmq" in parts:
-        rows += bench_mmq(vllm, types)
+        rows += bench_mmq(vllm, args.mmq_types.split(",") if args.mmq_types else types,
+                          tokens_list=[int(t) for t in args.mmq_tokens.split(",")])
     if "moe" in parts:
         rows += bench_moe(vllm, args.moe_types.split(","))
     summary = {"copy_gbs": copy_gbs}

@@ -25,6 +25,7 @@ set(VLLM_OPS_GPU_SOURCES
   # gguf
   csrc/libtorch_stable/quantization/gguf/gguf_dequant.cu
   csrc/libtorch_stable/quantization/gguf/gguf_mmvq.cu
+  csrc/libtorch_stable/quantization/gguf/gguf_mma.cu
   csrc/libtorch_stable/quantization/gguf/gguf_ops_gpu.cu
   # gptq
   csrc/libtorch_stable/quantization/gptq/gptq_dequant.cu

@@ -207,9 +207,9 @@ def moe_tolerance(X, Wd, topk_ids, top_k, dtype):
                         for p, e in enumerate(topk_ids.flatten().tolist())])
 
 
-def check_moe_ops(name, device, tokens, top_k, experts, k, n):
+def check_moe_ops(name, device, tokens, top_k, experts, k, n, dtype=torch.float32):
     """Both MoE ops on `device` against the per-expert loop (routing built on the CPU)."""
-    W, Wd, X, topk_ids = make_moe_case(name, tokens, top_k, experts, k, n)
+    W, Wd, X, topk_ids = make_moe_case(name, tokens, top_k, experts, k, n, dtype)
     ref = moe_reference(X, Wd, topk_ids, top_k)
     tol = moe_tolerance(X, Wd, topk_ids, top_k, X.dtype)
     W, X = W.to(device), X.to(device)
@@ -234,8 +234,9 @@ def test_moe_ops_match_per_expert_loop(name):
 def opcheck_cases(device):
     W, _, X = make_matmul_case("Q4_K", 3, 256, 16, torch.float16, device)
     Wm, _, Xm, topk = make_moe_case("Q4_K", 3, 2, 3, 256, 16, torch.float16, device)
-    sorted_ids, expert_ids, post = (t.to(device) for t in align_block_size(topk.cpu(), 8, 3))
     q4k = type_id("Q4_K")
+    block = ops.ggml_moe_get_block_size(q4k)
+    sorted_ids, expert_ids, post = (t.to(device) for t in align_block_size(topk.cpu(), block, 3))
     return [
         (ops.ggml_dequantize.default, (W, q4k, 16, 256, torch.float16)),
         (ops.ggml_dequantize.default, (W, q4k, 16, 256, None)),
@@ -355,6 +356,72 @@ def test_cuda_matmuls_match_reference_and_cpu(name, dtype):
         gpu = ops.ggml_mul_mat_vec_a8(W.cuda(), X.cuda(), type_id(name), 72)
         # Same codes and exact integer sums on both: only fp32 summation order differs.
         torch.testing.assert_close(gpu.cpu().float(), cpu.float(), rtol=4 * UNIT_ROUNDOFF[dtype], atol=1e-3)
+
+
+def fused_tolerance(X: torch.Tensor, Wq: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Bound on |ours - X @ Wq.T| where Wq is ggml_dequantize's output in X's dtype, i.e. the
+    weights exactly as the fused kernel rounds them: the products of two 16-bit floats are exact
+    in fp32, so only the fp32 additions (at most K of them, relative 2^-24 each on the running
+    magnitude) and the final rounding to X's dtype remain."""
+    magnitude = X.double().abs() @ Wq.double().abs().T
+    return X.shape[1] * 2.0**-24 * magnitude + UNIT_ROUNDOFF[X.dtype] * ref.abs() + 1e-30
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", QUANT_TYPES)
+def test_cuda_fused_matmul_equals_dequantized_product(name, dtype):
+    # ggml_mul_mat_a8 with 16-bit X between the fused kernel's bounds takes the fused kernel. Its
+    # result is the product with ggml_dequantize's weights up to fp32 addition order, a bound far
+    # tighter than the 8-bit activation path's. K = 2304: nine 256-element steps over the warps'
+    # K slices (uneven); n = 40: a partial 16-row tile; W starts one row in, so rows begin at any
+    # byte offset; 65 and 130 tokens: several groups of 64 and partial n8 tiles.
+    k, n = 2304, 40
+    W, _, X = make_matmul_case(name, 130, k, n + 1, dtype, seed=7)
+    W = W[1:].cuda()
+    Wq = ops.ggml_dequantize(W, type_id(name), n, k, dtype).cpu()
+    for tokens in (2, 9, 64, 65, 130):
+        x = X[:tokens]
+        ref = x.double() @ Wq.double().T
+        out = ops.ggml_mul_mat_a8(W, x.cuda(), type_id(name), n)
+        assert out.dtype == dtype and out.shape == (tokens, n)
+        assert_within(out, ref, fused_tolerance(x, Wq, ref))
+
+
+@pytest.mark.cuda
+def test_cuda_fused_tolerance_catches_a_wrong_weight():
+    # The fused bound sees one weight of 2304 off by a tenth of the row's largest.
+    k, n = 2304, 16
+    W, _, X = make_matmul_case("Q4_K", 16, k, n, torch.float16, seed=3)
+    Wq = ops.ggml_dequantize(W.cuda(), type_id("Q4_K"), n, k, torch.float16).cpu()
+    out = ops.ggml_mul_mat_a8(W.cuda(), X.cuda(), type_id("Q4_K"), n)
+    wrong = Wq.double()
+    wrong[5, 1000] += 0.1 * wrong[5].abs().max()
+    ref = X.double() @ wrong.T
+    with pytest.raises(AssertionError):
+        assert_within(out, ref, fused_tolerance(X, Wq, ref))
+
+
+@pytest.mark.cuda
+def test_cuda_unaligned_half_x_takes_the_integer_path():
+    # X's start 2 bytes past a 16-byte boundary: the fused kernel's 16-byte loads cannot take it,
+    # so the op falls back to the 8-bit path (and its bound), with the same answer.
+    W, Wd, X = make_matmul_case("Q4_0", 16, 512, 24, torch.float16)
+    flat = torch.empty(X.numel() + 1, dtype=X.dtype, device="cuda")
+    x = flat[1:].view_as(X).copy_(X.cuda())
+    assert x.data_ptr() % 16 != 0 and x.is_contiguous()
+    out = ops.ggml_mul_mat_a8(W.cuda(), x, type_id("Q4_0"), 24)
+    assert_within(out, X.double() @ Wd.double().T, matmul_tolerance(X, Wd, torch.float16))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", QUANT_TYPES)
+def test_cuda_moe_half_dtypes_match_per_expert_loop(name, dtype):
+    # 16-bit X takes the fused kernel in ggml_moe_a8 (one group per sorted block of 64); 1 token
+    # routes 2 entries, 37 tokens put up to 17 in a block, 150 fill some blocks past one n8 tile.
+    for tokens in (1, 37, 150):
+        check_moe_ops(name, "cuda", tokens=tokens, top_k=2, experts=8, k=512, n=40, dtype=dtype)
 
 
 @pytest.mark.cuda

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "../dispatch_utils.h"
 #include "../libtorch_stable/quantization/gguf/gguf_ops_impl.h"
@@ -29,9 +30,9 @@ void check_routing_values(const gguf::TokenMap& map) {
     for (int64_t i = 0; i < padded; ++i)
       TORCH_UTILS_CHECK(map.sorted_ids[i] >= 0, op, ": sorted_token_ids must be >= 0, got ",
                         map.sorted_ids[i], " at ", i);
-    for (int64_t g = 0; g * map.tile < padded; ++g)
-      TORCH_UTILS_CHECK(map.expert_ids[g] >= 0 && map.expert_ids[g] < map.experts, op,
-                        ": expert_ids must be in [0, ", map.experts, "), got ", map.expert_ids[g], " at ", g);
+    for (int64_t b = 0; b * map.block < padded; ++b)
+      TORCH_UTILS_CHECK(map.expert_ids[b] >= 0 && map.expert_ids[b] < map.experts, op,
+                        ": expert_ids must be in [0, ", map.experts, "), got ", map.expert_ids[b], " at ", b);
   } else if (map.mode == gguf::TokenMap::kTopk) {
     for (int64_t i = 0; i < map.routed; ++i)
       TORCH_UTILS_CHECK(map.topk_ids[i] >= 0 && map.topk_ids[i] < map.experts, op, ": topk_ids must be in [0, ",
@@ -136,6 +137,12 @@ struct GgufLauncher<CpuBackend> {
   // The dequantize-then-GEMM path (oneDNN/MKL matmul) wins on CPU as soon as the weights serve
   // more tokens than one integer-dot tile.
   static int64_t dequant_gemm_min_tokens(int64_t, int64_t, int64_t, const Tensor&) { return gguf::kMaxTile + 1; }
+
+  // No fused tensor-core kernel on the CPU: every token count takes the paths above.
+  static bool fused_matmul(const Tensor&, int64_t, const Tensor&, const gguf::TokenMap&, int64_t, Tensor&) {
+    return false;
+  }
+  static int64_t fused_min_tokens(const Tensor&) { return std::numeric_limits<int64_t>::max(); }
 };
 
 template struct GgufOps<CpuBackend>;

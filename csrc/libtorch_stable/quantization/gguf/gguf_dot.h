@@ -17,19 +17,24 @@
 namespace vllm_ops::gguf {
 
 constexpr int kQ8Block = 32;
-constexpr int kMaxTile = 8;          // tokens per weight read in the integer-dot kernels
-constexpr int kMoeBlock = kMaxTile;  // ggml_moe_get_block_size: one sorted block is one tile
+constexpr int kMaxTile = 8;      // tokens per weight read in the integer-dot kernels
+constexpr int kFusedGroup = 64;  // tokens per weight read in the fused tensor-core kernel (gguf_mma.cu)
+// ggml_moe_get_block_size: one sorted block is one group of the fused kernel (8 tiles of the
+// integer-dot kernels, which take it a tile at a time).
+constexpr int kMoeBlock = kFusedGroup;
 
-// Which output rows a group of the integer-dot kernel computes, and from which X rows and
-// expert. Group g of kDense: tokens tile * g.. (X row = output row). kSorted (ggml_moe_a8):
-// sorted entries kMoeBlock * g.., each a flat (token, k) index id, padding when id >= routed:
-// X row id / top_k, output row id, expert expert_ids[g]; groups at or past
-// *num_post_padded are empty. kTopk (ggml_moe_a8_vec): group g is entry g of topk_ids.
+// Which output rows a group of a matmul kernel computes, and from which X rows and expert.
+// Group g of kDense: tokens tile * g.. (X row = output row). kSorted (ggml_moe_a8): sorted
+// entries tile * g.., each a flat (token, k) index id, padding when id >= routed: X row
+// id / top_k, output row id, expert expert_ids[g * tile / block] (a sorted block of `block`
+// entries is block / tile groups); groups at or past *num_post_padded are empty. kTopk
+// (ggml_moe_a8_vec): group g is entry g of topk_ids.
 struct TokenMap {
   enum Mode { kDense, kSorted, kTopk } mode = kDense;
   int64_t tokens = 0;  // rows of X
   int64_t groups = 0;
-  int tile = 1;        // entries per group, at most kMaxTile
+  int tile = 1;        // entries per group: at most kMaxTile (integer-dot), kFusedGroup (fused)
+  int block = 1;       // kSorted: entries per expert_ids entry, a multiple of tile
   int64_t routed = 0;  // kSorted, kTopk: output rows, tokens * top_k
   int64_t top_k = 1;
   int64_t experts = 1;
@@ -62,7 +67,7 @@ VLLM_OPS_HOST_DEVICE GroupEntries resolve_group(const TokenMap& map, int64_t g) 
     }
   } else if (map.mode == TokenMap::kSorted) {
     if (g * map.tile >= *map.num_post_padded) return e;
-    e.expert = map.expert_ids[g];
+    e.expert = map.expert_ids[g * map.tile / map.block];
     if (e.expert < 0 || e.expert >= map.experts) return e;
     const int64_t end = map.sorted_len < (g + 1) * map.tile ? map.sorted_len : (g + 1) * map.tile;
     for (int64_t i = g * map.tile; i < end && e.count < kCap; ++i) {

@@ -1,7 +1,8 @@
 #pragma once
 // The GPU launcher of the GGUF ops (CUDA, and HIP when compiled for ROCm), declared once and
 // defined across the per-kernel .cu files: gguf_dequant.cu (dequantize), gguf_mmvq.cu (the
-// integer-dot kernels behind mat-vec, small-batch mat-mat and both MoE ops), gguf_ops_gpu.cu
+// integer-dot kernels behind mat-vec, few-token mat-mat and both MoE ops), gguf_mma.cu (the fused
+// tensor-core kernel behind mat-mat and ggml_moe_a8 from a few tokens), gguf_ops_gpu.cu
 // (the op instantiation and the mat-mat crossover).
 
 #include "../../../dispatch_utils.h"
@@ -17,6 +18,9 @@ struct GgufLauncher<GpuBackend> {
   static void dot(const Tensor& W, int64_t type, const Tensor& codes, const Tensor& scales,
                   const gguf::TokenMap& map, Tensor& out);
   static int64_t dequant_gemm_min_tokens(int64_t type, int64_t n, int64_t k, const Tensor& X);
+  static bool fused_matmul(const Tensor& W, int64_t type, const Tensor& X, const gguf::TokenMap& map,
+                           int64_t groups_in_use, Tensor& out);
+  static int64_t fused_min_tokens(const Tensor& X);
 };
 
 namespace gguf {

@@ -1,15 +1,34 @@
 // The GGUF ops for GPU tensors: the shared entry points (gguf_ops_impl.h) instantiated over the
-// GPU launcher, and the token count from which ggml_mul_mat_a8 dequantizes and calls the GEMM.
+// GPU launcher, and the token counts at which ggml_mul_mat_a8 and ggml_moe_a8 change path.
+
+#include <limits>
 
 #include "gguf_gpu.h"
 
 namespace vllm_ops {
 
-// Measured on the H200 (benchmarks/bench_gguf.py, K = N = 4096, 7 types): the integer-dot
-// kernel's time grows with the tokens of a tile (4 tokens: 22-31 us, 8: 38-65 us, 16: 63-112 us),
-// while dequantizing once plus a tensor-core GEMM costs 21-30 us up to 64 tokens. Both scale
-// with N * K, so the crossover is a token count: from 8 tokens the GEMM path wins.
-int64_t GgufLauncher<GpuBackend>::dequant_gemm_min_tokens(int64_t, int64_t, int64_t, const Tensor&) { return 8; }
+namespace {
+bool has_fused_kernel(const Tensor& X) {
+#ifdef USE_ROCM
+  return false;
+#else
+  using torch::headeronly::ScalarType;
+  return X.scalar_type() == ScalarType::Half || X.scalar_type() == ScalarType::BFloat16;
+#endif
+}
+}  // namespace
+
+// Measured on the H200 (benchmarks/bench_gguf.py, K = N = 4096, 7 types) before the fused kernel:
+// the integer-dot kernel's time grows with the tokens of a tile (4 tokens: 22-31 us, 8: 38-65 us,
+// 16: 63-112 us), while dequantizing once plus a tensor-core GEMM costs 21-30 us up to 64 tokens;
+// so without the fused kernel (fp32 X, ROCm) the GEMM path takes over from 8 tokens.
+int64_t GgufLauncher<GpuBackend>::dequant_gemm_min_tokens(int64_t, int64_t, int64_t, const Tensor& X) {
+  return has_fused_kernel(X) ? 256 : 8;
+}
+
+int64_t GgufLauncher<GpuBackend>::fused_min_tokens(const Tensor& X) {
+  return has_fused_kernel(X) ? 2 : std::numeric_limits<int64_t>::max();
+}
 
 template struct GgufOps<GpuBackend>;
 

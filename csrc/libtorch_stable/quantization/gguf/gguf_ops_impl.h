@@ -3,14 +3,17 @@
 // backend. A backend's translation unit includes this, specializes GgufLauncher and
 // instantiates GgufOps. The decoders are in types/, the matmul arithmetic in gguf_dot.h.
 //
-// Paths. ggml_mul_mat_vec_a8, ggml_moe_a8 and ggml_moe_a8_vec quantize X to 8-bit blocks and
-// take integer dot products against the decoded weights (groups of up to kMaxTile tokens share
-// each weight read). ggml_mul_mat_a8 does the same for few tokens; for many it dequantizes W to
-// X's dtype and calls torch's matmul (tensor cores on a GPU), from the token count the backend
-// names (GgufLauncher::dequant_gemm_min_tokens, measured).
+// Paths. ggml_mul_mat_vec_a8 and ggml_moe_a8_vec quantize X to 8-bit blocks and take integer
+// dot products against the decoded weights (groups of up to kMaxTile tokens share each weight
+// read). ggml_mul_mat_a8 and ggml_moe_a8 do the same for few tokens; from the token count the
+// backend names (GgufLauncher::fused_min_tokens, measured) they take the backend's fused kernel
+// where it has one (fp16/bf16 X on CUDA: weights decoded to X's dtype, tensor-core products), and
+// ggml_mul_mat_a8 dequantizes W and calls torch's matmul for many tokens
+// (GgufLauncher::dequant_gemm_min_tokens).
 
 #include <torch/csrc/stable/ops.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 
@@ -29,6 +32,11 @@ namespace vllm_ops {
 //   static void dot(const Tensor& W, int64_t type, const Tensor& codes, const Tensor& scales,
 //                   const gguf::TokenMap&, Tensor& out);  // W [experts, N, bytes]; out [*, N]
 //   static int64_t dequant_gemm_min_tokens(int64_t type, int64_t n, int64_t k, const Tensor& X);
+//   static bool fused_matmul(const Tensor& W, int64_t type, const Tensor& X, const gguf::TokenMap&,
+//                            int64_t groups_in_use, Tensor& out);
+//       // X @ dequant(W)^T for the map's groups (tile kFusedGroup, kDense or kSorted) in X's
+//       // dtype without 8-bit activations; false when the backend has no such kernel for X
+//   static int64_t fused_min_tokens(const Tensor& X);  // dense tokens from which fused_matmul pays
 template <class Backend>
 struct GgufLauncher;
 
@@ -157,11 +165,23 @@ Tensor GgufOps<B>::ggml_mul_mat_a8(const Tensor& W, const Tensor& X, int64_t typ
   constexpr const char* op = "ggml_mul_mat_a8";
   gguf_checks::check_matmul_args(op, W, X, type, row, 2);
   const int64_t tokens = X.size(0), k = X.size(1);
-  if (tokens >= GgufLauncher<B>::dequant_gemm_min_tokens(type, row, k, X) && row > 0 && k > 0) {
-    // Many tokens: the weights dequantized once in X's dtype, then a dense GEMM.
-    Tensor w = torch::stable::new_empty(X, {row, k});
-    GgufLauncher<B>::dequantize(W, type, w);
-    return torch::stable::matmul(X, torch::stable::transpose(w, 0, 1));
+  if (row > 0 && k > 0 && tokens > 0) {
+    if (tokens >= GgufLauncher<B>::dequant_gemm_min_tokens(type, row, k, X)) {
+      // Many tokens: the weights dequantized once in X's dtype, then a dense GEMM.
+      Tensor w = torch::stable::new_empty(X, {row, k});
+      GgufLauncher<B>::dequantize(W, type, w);
+      return torch::stable::matmul(X, torch::stable::transpose(w, 0, 1));
+    }
+    if (tokens >= GgufLauncher<B>::fused_min_tokens(X)) {
+      gguf::TokenMap map;
+      map.tokens = tokens;
+      map.tile = gguf::kFusedGroup;
+      map.groups = (tokens + gguf::kFusedGroup - 1) / gguf::kFusedGroup;
+      Tensor out = torch::stable::new_empty(X, {tokens, row});
+      if (GgufLauncher<B>::fused_matmul(torch::stable::view(W, {1, W.size(0), W.size(1)}), type, X, map,
+                                        map.groups, out))
+        return out;
+    }
   }
   return gguf_dot_path<B>(W, X, type, row, tokens, dense_map(tokens), false);
 }
@@ -185,15 +205,25 @@ Tensor GgufOps<B>::ggml_moe_a8(const Tensor& X, const Tensor& W, const Tensor& s
   gguf::TokenMap map;
   map.mode = gguf::TokenMap::kSorted;
   map.tokens = tokens;
-  map.tile = gguf::kMoeBlock;
   map.top_k = top_k;
   map.routed = tokens * top_k;
   map.experts = W.size(0);
   map.sorted_len = sorted_token_ids.numel();
-  map.groups = (map.sorted_len + gguf::kMoeBlock - 1) / gguf::kMoeBlock;
+  map.block = gguf::kMoeBlock;
   map.sorted_ids = static_cast<const int32_t*>(sorted_token_ids.const_data_ptr());
   map.expert_ids = static_cast<const int32_t*>(expert_ids.const_data_ptr());
   map.num_post_padded = static_cast<const int32_t*>(num_tokens_post_padded.const_data_ptr());
+  if (map.routed >= GgufLauncher<B>::fused_min_tokens(X) && row > 0 && X.size(1) > 0) {
+    // One group per sorted block; at most routed / block full blocks plus one partial block per
+    // expert hold entries (the host cannot read num_tokens_post_padded without a sync).
+    map.tile = gguf::kMoeBlock;
+    map.groups = (map.sorted_len + gguf::kMoeBlock - 1) / gguf::kMoeBlock;
+    const int64_t in_use = std::min<int64_t>(map.groups, map.routed / gguf::kMoeBlock + map.experts);
+    Tensor out = torch::stable::new_zeros(X, {map.routed, row});  // rows no sorted entry names stay defined
+    if (GgufLauncher<B>::fused_matmul(W, type, X, map, in_use, out)) return out;
+  }
+  map.tile = gguf::kMaxTile;
+  map.groups = (map.sorted_len + gguf::kMaxTile - 1) / gguf::kMaxTile;
   // Zero-filled: rows no sorted entry names stay defined.
   return gguf_dot_path<B>(W, X, type, row, map.routed, map, true);
 }

@@ -27,10 +27,7 @@
 
 #include "gptq_gpu.h"
 
-#ifndef USE_ROCM
-  #include <cuda_bf16.h>
-  #include <cuda_fp16.h>
-#endif
+#include "../../../gpu_mma.h"
 
 namespace vllm_ops {
 namespace {
@@ -124,21 +121,14 @@ bool uses_mma(const gptq::WeightView& v) {
 
 #ifndef USE_ROCM
 
-template <typename To, typename From>
-__device__ __forceinline__ To bits_as(const From& f) {
-  static_assert(sizeof(To) == sizeof(From), "same size");
-  To t;
-  memcpy(&t, &f, sizeof(To));
-  return t;
-}
-
-// What differs between fp16 and bf16: the magic number (magic | q reads as magic + q for small
-// codes q), the paired arithmetic and the mma instruction.
+// What differs between fp16 and bf16 in the GPTQ decode: the magic number (magic | q reads as
+// magic + q for small codes q) and the paired arithmetic; the conversions and the mma instruction
+// come from TensorCore (gpu_mma.h).
 template <typename T>
 struct MmaType;
 
 template <>
-struct MmaType<torch::headeronly::Half> {
+struct MmaType<torch::headeronly::Half> : TensorCore<torch::headeronly::Half> {
   static constexpr uint32_t kMagic = 0x64006400u;  // 1024.0 in both halves; 1024 + q exact up to q = 1023
   static constexpr float kMagicValue = 1024.f;
   static constexpr bool kMagicHolds8Bits = true;
@@ -152,18 +142,10 @@ struct MmaType<torch::headeronly::Half> {
     return bits_as<uint32_t>(
         __hmul2(__hfma2(bits_as<__half2>(x), bits_as<__half2>(inv16), bits_as<__half2>(z16)), bits_as<__half2>(s)));
   }
-  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2half2_rn(f)); }
-  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2half2_rn(lo, hi)); }
-  __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
 };
 
 template <>
-struct MmaType<torch::headeronly::BFloat16> {
+struct MmaType<torch::headeronly::BFloat16> : TensorCore<torch::headeronly::BFloat16> {
   static constexpr uint32_t kMagic = 0x43004300u;  // 128.0 in both halves; 128 + q exact up to q = 127
   static constexpr float kMagicValue = 128.f;
   static constexpr bool kMagicHolds8Bits = false;
@@ -171,14 +153,6 @@ struct MmaType<torch::headeronly::BFloat16> {
   __device__ static uint32_t sub_mul(uint32_t x, uint32_t z, uint32_t s) {
     return bits_as<uint32_t>(
         __hmul2(__hsub2(bits_as<__nv_bfloat162>(x), bits_as<__nv_bfloat162>(z)), bits_as<__nv_bfloat162>(s)));
-  }
-  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2bfloat162_rn(f)); }
-  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2bfloat162_rn(lo, hi)); }
-  __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
 };
 
@@ -272,26 +246,6 @@ __device__ __forceinline__ void activation_regs(const uint32_t (&x)[4], uint32_t
   r[1] = __byte_perm(x[0], x[kHi], 0x7632);  // (x1, x5) | (x1, x3)
   r[2] = __byte_perm(x[kNext], x[kNext + kHi], 0x5410);
   r[3] = __byte_perm(x[kNext], x[kNext + kHi], 0x7632);
-}
-
-// cp.async (sm_80+): a copy from global to shared memory that completes in the background, in
-// groups (commit_group) waited for in order (wait_group N: all but the newest N are done). A
-// thread that waits for its own copies reads them without a barrier. bytes = 0 writes zeros.
-template <int kBytes>
-__device__ __forceinline__ void copy_async(void* smem, const void* global, bool valid) {
-  const auto dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  const int src_bytes = valid ? kBytes : 0;
-  if constexpr (kBytes == 16) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(global), "r"(src_bytes) : "memory");
-  } else {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(global), "n"(kBytes), "r"(src_bytes)
-                 : "memory");
-  }
-}
-__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void wait_async() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
 // One warp's ring of weight stages in shared memory. A stage is the packs a warp computes in one

@@ -1,0 +1,79 @@
+#pragma once
+// CUDA (sm_80+) primitives shared by the fused dequantize-and-multiply kernels of GPTQ and GGUF:
+// reinterpreting register bits, asynchronous global-to-shared copies, and the fp16/bf16
+// tensor-core product. Not for HIP builds (the kernels using them are CUDA-only).
+
+#ifndef USE_ROCM
+
+  #include <cuda_bf16.h>
+  #include <cuda_fp16.h>
+
+  #include <cstdint>
+  #include <cstring>
+
+  #include <torch/headeronly/util/BFloat16.h>
+  #include <torch/headeronly/util/Half.h>
+
+namespace vllm_ops {
+
+template <typename To, typename From>
+__device__ __forceinline__ To bits_as(const From& f) {
+  static_assert(sizeof(To) == sizeof(From), "same size");
+  To t;
+  memcpy(&t, &f, sizeof(To));
+  return t;
+}
+
+// cp.async (sm_80+): a copy from global to shared memory that completes in the background, in
+// groups (commit_group) waited for in order (wait_group N: all but the newest N are done). A
+// thread that waits for its own copies reads them without a barrier; copies other threads made
+// need a barrier after their waits. valid = false writes zeros (no global read).
+template <int kBytes>
+__device__ __forceinline__ void copy_async(void* smem, const void* global, bool valid) {
+  const auto dst = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  const int src_bytes = valid ? kBytes : 0;
+  if constexpr (kBytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(global), "r"(src_bytes) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(dst), "l"(global), "n"(kBytes), "r"(src_bytes)
+                 : "memory");
+  }
+}
+__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wait_async() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+// The 16-bit float types' paired conversions and the m16n8k16 product with fp32 accumulation:
+// c += a (16 x 16, four registers) * b (16 x 8, two registers), fragments as PTX lays them out.
+template <typename T>
+struct TensorCore;
+
+template <>
+struct TensorCore<torch::headeronly::Half> {
+  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2half2_rn(f)); }
+  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2half2_rn(lo, hi)); }
+  __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+};
+
+template <>
+struct TensorCore<torch::headeronly::BFloat16> {
+  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2bfloat162_rn(f)); }
+  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2bfloat162_rn(lo, hi)); }
+  __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+};
+
+}  // namespace vllm_ops
+
+#endif  // USE_ROCM
