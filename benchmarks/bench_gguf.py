@@ -123,6 +123,14 @@ def bench_mmvq(vllm, types, tokens_list=(1, 4, 8), shapes=MMVQ_SHAPES):
     return rows
 
 
+def fused_runner(name, n, tokens):
+    """Our fused kernel at any token count: ggml_moe_a8 over one expert with every token routed
+    to it (the sorted blocks are then the dense token groups)."""
+    block = ours.ggml_moe_get_block_size(tid(name))
+    s, e, p = (v.cuda() for v in align_block_size(torch.zeros(tokens, 1, dtype=torch.int32), block, 1))
+    return lambda w, x: ours.ggml_moe_a8(x, w.unsqueeze(0), s, e, p, tid(name), n, 1, tokens)
+
+
 def bench_mmq(vllm, types, tokens_list=(16, 64, 512, 4096), k=4096, n=4096):
     rows = []
     for name in types:
@@ -143,6 +151,7 @@ def bench_mmq(vllm, types, tokens_list=(16, 64, 512, 4096), k=4096, n=4096):
             # dequantize + fp16 matmul; and fp16 matmul on the dequantized weight alone
             row["dot_path_us"] = common.time_us(
                 lambda w, x, name=name: ours.ggml_mul_mat_vec_a8(w, x, tid(name), n), sets)
+            row["fused_us"] = common.time_us(fused_runner(name, n, tokens), sets)
             row["dequant_gemm_us"] = common.time_us(
                 lambda w, x, name=name: torch.matmul(x, ours.ggml_dequantize(w, tid(name), n, k, x.dtype).t()), sets)
             dense_sets = [(dense.clone(), x) for _ in range(len(sets_w))]

@@ -80,8 +80,12 @@ __device__ __forceinline__ Slot resolve_slot(const gguf::TokenMap& map, int64_t 
   return r;
 }
 
-template <class Traits, typename T>
-__global__ void __launch_bounds__(kWarp * kWarps)
+// Blocks per SM the registers must allow: 8 tiles alone would take 158 registers and leave one
+// block; up to 2 tiles fit in 85, so the smaller rings (61 KB for Q4_K) allow three.
+constexpr int fused_min_blocks(int tiles) { return tiles <= 2 ? 3 : 2; }
+
+template <class Traits, typename T, int kTiles>
+__global__ void __launch_bounds__(kWarp * kWarps, fused_min_blocks(kTiles))
 fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_bytes, int n,
                  const T* __restrict__ x, int k, gguf::TokenMap map, int row_warps, T* __restrict__ out) {
   using L = StepLayout<Traits>;
@@ -99,15 +103,20 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
     expert = map.expert_ids[group];
     if (expert < 0 || expert >= map.experts) return;
   }
-  // The lane's B slot in each n8 tile (token 8j + g), and which tiles hold a token at all.
-  int x_row[kMaxTiles];
-  unsigned tiles = 0;
+  // The lane's B slot in each n8 tile (token 8j + g): where its X row starts (at this lane's k
+  // offset), and a mask that zeroes the loaded words of an empty slot (which reads row 0 instead,
+  // so the loads need no branch). Slots past kTiles * 8 are empty by the host's choice of kTiles.
+  const T* x_lane[kTiles];
+  uint32_t x_mask[kTiles];
+  bool any = false;
 #pragma unroll
-  for (int j = 0; j < kMaxTiles; ++j) {
-    x_row[j] = resolve_slot(map, group, 8 * j + g).x_row;
-    if (__any_sync(0xffffffffu, x_row[j] >= 0)) tiles |= 1u << j;
+  for (int j = 0; j < kTiles; ++j) {
+    const int row = resolve_slot(map, group, 8 * j + g).x_row;
+    x_lane[j] = x + int64_t{row >= 0 ? row : 0} * k + 8 * t;
+    x_mask[j] = row >= 0 ? 0xffffffffu : 0u;
+    any |= row >= 0;
   }
-  if (tiles == 0) return;
+  if (!__syncthreads_or(any)) return;
 
   const int row0 = (blockIdx.x * row_warps + row_warp) * kRowsPerWarp;
   const uint8_t* rows = w + expert * expert_bytes + int64_t{row0} * row_bytes;
@@ -138,25 +147,36 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
     commit_async();  // every step, empty or not, so wait_async counts steps
   };
 
-  float acc[kMaxTiles][4];
+  float acc[kTiles][4];
 #pragma unroll
-  for (int j = 0; j < kMaxTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  for (int j = 0; j < kTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
 #pragma unroll
   for (int i = 0; i < kRingStages - 1; ++i) copy_step(i);
   const int my_row = g + 8 * (t % 2);  // the row this lane decodes
+  const bool odd = t % 2;
+  const int row_in_stage = reinterpret_cast<uintptr_t>(rows + my_row * row_bytes) & 15;
   for (int i = 0; i < my_steps; ++i) {
     wait_async<kRingStages - 2>();  // this lane's copies of step i have landed
     __syncwarp();                   // and every lane's; step i - 1's slot is free again
     copy_step(i + kRingStages - 1);
     const int step = slice + i * slices;
-    const uint8_t* staged_row = reinterpret_cast<const uint8_t*>(ring + (i % kRingStages) * L::kStageVecs +
-                                                                 my_row * L::kVecsPerRow);
-    const int64_t step_offset = int64_t{step} * L::kStepBytes;
-    staged_row += reinterpret_cast<uintptr_t>(rows + my_row * row_bytes + step_offset) & 15;
+    // Step offsets keep the row's alignment within 16 bytes only when the step's bytes are a
+    // multiple of 16; the staged row starts where its first byte lies in its granule.
+    const uint8_t* staged_row =
+        reinterpret_cast<const uint8_t*>(ring + (i % kRingStages) * L::kStageVecs + my_row * L::kVecsPerRow) +
+        ((row_in_stage + step * L::kStepBytes) & 15);
     const int spans = (k - step * kStepElems < kStepElems ? k - step * kStepElems : kStepElems) / kSpan;
-#pragma unroll 2
-    for (int p = 0; p < spans; ++p) {
+#pragma unroll
+    for (int p = 0; p < kStepElems / kSpan; ++p) {
+      if (p >= spans) break;  // the last step of a K that is not a multiple of 256
+      const int kx = step * kStepElems + p * kSpan;
+      uint4 b[kTiles];  // issued before the decode, which hides their latency
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) {
+        b[j] = __ldg(reinterpret_cast<const uint4*>(x_lane[j] + kx));
+        b[j].x &= x_mask[j], b[j].y &= x_mask[j], b[j].z &= x_mask[j], b[j].w &= x_mask[j];
+      }
       const int chunk = 2 * p + t / 2;  // within the step
       gguf::Chunk ch;
       Traits::decode(staged_row + (chunk * gguf::kChunk / Traits::kBlockElems) * Traits::kBlockBytes,
@@ -165,7 +185,6 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
 #pragma unroll
       for (int e = 0; e < 8; ++e) h[e] = TC::pair(gguf::chunk_element(ch, 2 * e), gguf::chunk_element(ch, 2 * e + 1));
       // Lane t even decoded row g, odd row g + 8; each needs 8 elements of both rows.
-      const bool odd = t % 2;
       uint32_t row_g[4], row_g8[4];
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
@@ -176,15 +195,10 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
       }
       const uint32_t a0[4] = {row_g[0], row_g8[0], row_g[1], row_g8[1]};
       const uint32_t a1[4] = {row_g[2], row_g8[2], row_g[3], row_g8[3]};
-      const int kx = step * kStepElems + p * kSpan + 8 * t;
 #pragma unroll
-      for (int j = 0; j < kMaxTiles; ++j) {
-        if (tiles & (1u << j)) {
-          uint4 b = make_uint4(0, 0, 0, 0);
-          if (x_row[j] >= 0) b = __ldg(reinterpret_cast<const uint4*>(x + int64_t{x_row[j]} * k + kx));
-          TC::mma(acc[j], a0, b.x, b.y);
-          TC::mma(acc[j], a1, b.z, b.w);
-        }
+      for (int j = 0; j < kTiles; ++j) {
+        TC::mma(acc[j], a0, b[j].x, b[j].y);
+        TC::mma(acc[j], a1, b[j].z, b[j].w);
       }
     }
   }
@@ -196,24 +210,23 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
     __syncthreads();
     if (slice > 0) {
 #pragma unroll
-      for (int j = 0; j < kMaxTiles; ++j)
+      for (int j = 0; j < kTiles; ++j)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) sums[((warp * kMaxTiles + j) * 4 + c) * kWarp + lane] = acc[j][c];
+        for (int c = 0; c < 4; ++c) sums[((warp * kTiles + j) * 4 + c) * kWarp + lane] = acc[j][c];
     }
     __syncthreads();
     if (slice > 0) return;
     for (int s = 1; s < slices; ++s) {
       const int from = s * row_warps + row_warp;
 #pragma unroll
-      for (int j = 0; j < kMaxTiles; ++j)
+      for (int j = 0; j < kTiles; ++j)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) acc[j][c] += sums[((from * kMaxTiles + j) * 4 + c) * kWarp + lane];
+        for (int c = 0; c < 4; ++c) acc[j][c] += sums[((from * kTiles + j) * 4 + c) * kWarp + lane];
     }
   }
   // c0, c1: row g, tokens 2t and 2t + 1 of the tile; c2, c3: row g + 8.
 #pragma unroll
-  for (int j = 0; j < kMaxTiles; ++j) {
-    if (!(tiles & (1u << j))) continue;
+  for (int j = 0; j < kTiles; ++j) {
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const Slot s = resolve_slot(map, group, 8 * j + 2 * t + c);
@@ -237,11 +250,11 @@ int pick_row_warps(int64_t n, int64_t groups, int sms, int steps) {
   return pick;
 }
 
-template <class Traits, typename T>
+template <class Traits, typename T, int kTiles>
 void launch_fused(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n, const T* x, int k,
                   const gguf::TokenMap& map, int64_t groups_in_use, T* out, int device, gpuStream_t stream) {
   using L = StepLayout<Traits>;
-  constexpr auto kernel = fused_mma_kernel<Traits, T>;
+  constexpr auto kernel = fused_mma_kernel<Traits, T, kTiles>;
   static bool configured[64] = {};  // per device: the dynamic shared memory above 48 KB allowed
   if (L::kSmemBytes > 48 * 1024 && !(device >= 0 && device < 64 && configured[device])) {
     VLLM_OPS_GPU_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, L::kSmemBytes));
@@ -252,6 +265,23 @@ void launch_fused(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int
   const int rows_per_block = row_warps * kRowsPerWarp;
   const dim3 grid(static_cast<unsigned>((n + rows_per_block - 1) / rows_per_block), static_cast<unsigned>(map.groups));
   kernel<<<grid, kWarp * kWarps, L::kSmemBytes, stream>>>(w, expert_bytes, row_bytes, n, x, k, map, row_warps, out);
+}
+
+// The n8 tiles a group needs: its token count (dense) or the routed entries (sorted blocks
+// hold at most that many), rounded up to a power of two.
+template <class Traits, typename T>
+void launch_fused_tiles(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n, const T* x, int k,
+                        const gguf::TokenMap& map, int64_t groups_in_use, T* out, int device, gpuStream_t stream) {
+  const int64_t most = std::min<int64_t>(map.tile, map.mode == gguf::TokenMap::kDense ? map.tokens : map.routed);
+  if (most <= 8) {
+    launch_fused<Traits, T, 1>(w, expert_bytes, row_bytes, n, x, k, map, groups_in_use, out, device, stream);
+  } else if (most <= 16) {
+    launch_fused<Traits, T, 2>(w, expert_bytes, row_bytes, n, x, k, map, groups_in_use, out, device, stream);
+  } else if (most <= 32) {
+    launch_fused<Traits, T, 4>(w, expert_bytes, row_bytes, n, x, k, map, groups_in_use, out, device, stream);
+  } else {
+    launch_fused<Traits, T, kMaxTiles>(w, expert_bytes, row_bytes, n, x, k, map, groups_in_use, out, device, stream);
+  }
 }
 
 int compute_capability_major(int device) {
@@ -288,11 +318,11 @@ bool GgufLauncher<GpuBackend>::fused_matmul(const Tensor& W, int64_t type, const
     using Traits = decltype(traits);
     if (X.scalar_type() == ScalarType::Half) {
       using T = torch::headeronly::Half;
-      launch_fused<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
+      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
                               groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
     } else {
       using T = torch::headeronly::BFloat16;
-      launch_fused<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
+      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
                               groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
     }
   });

@@ -23,11 +23,11 @@ bool has_fused_kernel(const Tensor& X) {
 // 16: 63-112 us), while dequantizing once plus a tensor-core GEMM costs 21-30 us up to 64 tokens;
 // so without the fused kernel (fp32 X, ROCm) the GEMM path takes over from 8 tokens.
 int64_t GgufLauncher<GpuBackend>::dequant_gemm_min_tokens(int64_t, int64_t, int64_t, const Tensor& X) {
-  return has_fused_kernel(X) ? 256 : 8;
+  return has_fused_kernel(X) ? 64 : 8;
 }
 
 int64_t GgufLauncher<GpuBackend>::fused_min_tokens(const Tensor& X) {
-  return has_fused_kernel(X) ? 2 : std::numeric_limits<int64_t>::max();
+  return has_fused_kernel(X) ? 8 : std::numeric_limits<int64_t>::max();
 }
 
 template struct GgufOps<GpuBackend>;
