@@ -31,5 +31,10 @@ for name in ("Q4_K", "IQ2_S", "Q8_0"):
         block = ops.ggml_moe_get_block_size(type_id(name))
         s, e, p = (t.cuda() for t in align_block_size(topk.cpu(), block, 3))
         ops.ggml_moe_a8(X, W, s, e, p, type_id(name), 8, 2, 37)
+    # Skewed routing: 37 entries in a block sized for 10 (several passes of the fused kernel).
+    W, _, X, _ = make_moe_case(name, 37, 2, 8, 256, 8, dtype=torch.bfloat16, device="cuda")
+    skewed = torch.tensor([[0, 1]] * 37, dtype=torch.int32)
+    s, e, p = (t.cuda() for t in align_block_size(skewed, ops.ggml_moe_get_block_size(type_id(name)), 8))
+    ops.ggml_moe_a8(X, W, s, e, p, type_id(name), 8, 2, 37)
 torch.cuda.synchronize()
 print("sanitize pass done")

@@ -371,19 +371,26 @@ def fused_tolerance(X: torch.Tensor, Wq: torch.Tensor, ref: torch.Tensor) -> tor
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("name", QUANT_TYPES)
 def test_cuda_fused_matmul_equals_dequantized_product(name, dtype):
-    # ggml_mul_mat_a8 with 16-bit X between the fused kernel's bounds takes the fused kernel. Its
-    # result is the product with ggml_dequantize's weights up to fp32 addition order, a bound far
-    # tighter than the 8-bit activation path's. K = 2304: nine 256-element steps over the warps'
-    # K slices (uneven); n = 40: a partial 16-row tile; W starts one row in, so rows begin at any
-    # byte offset; 65 and 130 tokens: several groups of 64 and partial n8 tiles.
+    # ggml_mul_mat_a8 with 16-bit X takes the fused kernel from 8 to 63 tokens (gguf_ops_gpu.cu),
+    # and ggml_moe_a8 from 8 routed entries; over one expert with every token routed to it, its
+    # sorted blocks are dense groups of 64, so it runs the kernel at any token count. The result is
+    # the product with ggml_dequantize's weights up to fp32 addition order, a bound far tighter
+    # than the 8-bit activation path's. K = 2304: nine 256-element steps over the warps' K slices
+    # (uneven); n = 40: a partial 16-row tile; W starts one row in, so rows begin at any byte
+    # offset; 9-63 tokens: partial n8 tiles; 65 and 130: several groups of 64.
     k, n = 2304, 40
     W, _, X = make_matmul_case(name, 130, k, n + 1, dtype, seed=7)
     W = W[1:].cuda()
     Wq = ops.ggml_dequantize(W, type_id(name), n, k, dtype).cpu()
-    for tokens in (2, 9, 64, 65, 130):
+    for tokens in (8, 9, 33, 63, 65, 130):
         x = X[:tokens]
         ref = x.double() @ Wq.double().T
-        out = ops.ggml_mul_mat_a8(W, x.cuda(), type_id(name), n)
+        if tokens < 64:
+            out = ops.ggml_mul_mat_a8(W, x.cuda(), type_id(name), n)
+        else:
+            block = ops.ggml_moe_get_block_size(type_id(name))
+            routing = (t.cuda() for t in align_block_size(torch.zeros(tokens, 1, dtype=torch.int32), block, 1))
+            out = ops.ggml_moe_a8(x.cuda(), W.unsqueeze(0), *routing, type_id(name), n, 1, tokens)
         assert out.dtype == dtype and out.shape == (tokens, n)
         assert_within(out, ref, fused_tolerance(x, Wq, ref))
 
@@ -422,6 +429,22 @@ def test_cuda_moe_half_dtypes_match_per_expert_loop(name, dtype):
     # routes 2 entries, 37 tokens put up to 17 in a block, 150 fill some blocks past one n8 tile.
     for tokens in (1, 37, 150):
         check_moe_ops(name, "cuda", tokens=tokens, top_k=2, experts=8, k=512, n=40, dtype=dtype)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_cuda_moe_skewed_routing_takes_several_passes(dtype):
+    # The fused kernel sizes its token tiles for routed / experts entries per block (16 here) and
+    # walks the weights again for a block holding more: every token routed to experts 0 and 1
+    # puts 37 entries in each of their blocks (3 passes), and the other 6 experts get none.
+    name, tokens, top_k, experts, k, n = "Q4_K", 37, 2, 8, 512, 40
+    W, Wd, X, _ = make_moe_case(name, tokens, top_k, experts, k, n, dtype)
+    topk_ids = torch.tensor([[0, 1]] * tokens, dtype=torch.int32)
+    ref = moe_reference(X, Wd, topk_ids, top_k)
+    block = ops.ggml_moe_get_block_size(type_id(name))
+    routing = (t.cuda() for t in align_block_size(topk_ids, block, experts))
+    out = ops.ggml_moe_a8(X.cuda(), W.cuda(), *routing, type_id(name), n, top_k, tokens)
+    assert_within(out, ref, moe_tolerance(X, Wd, topk_ids, top_k, dtype))
 
 
 @pytest.mark.cuda

@@ -103,26 +103,15 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
     expert = map.expert_ids[group];
     if (expert < 0 || expert >= map.experts) return;
   }
-  // The lane's B slot in each n8 tile (token 8j + g): where its X row starts (at this lane's k
-  // offset), and a mask that zeroes the loaded words of an empty slot (which reads row 0 instead,
-  // so the loads need no branch). Slots past kTiles * 8 are empty by the host's choice of kTiles.
-  const T* x_lane[kTiles];
-  uint32_t x_mask[kTiles];
-  bool any = false;
-#pragma unroll
-  for (int j = 0; j < kTiles; ++j) {
-    const int row = resolve_slot(map, group, 8 * j + g).x_row;
-    x_lane[j] = x + int64_t{row >= 0 ? row : 0} * k + 8 * t;
-    x_mask[j] = row >= 0 ? 0xffffffffu : 0u;
-    any |= row >= 0;
-  }
-  if (!__syncthreads_or(any)) return;
-
   const int row0 = (blockIdx.x * row_warps + row_warp) * kRowsPerWarp;
   const uint8_t* rows = w + expert * expert_bytes + int64_t{row0} * row_bytes;
   const int steps = (k + kStepElems - 1) / kStepElems;
   const int my_steps = slice < steps ? (steps - slice + slices - 1) / slices : 0;
   uint4* ring = smem + warp * kRingStages * L::kStageVecs;
+  float* sums = reinterpret_cast<float*>(smem);  // the slices' partial sums, after the walk
+  const int my_row = g + 8 * (t % 2);            // the row this lane decodes
+  const bool odd = t % 2;
+  const int row_in_stage = reinterpret_cast<uintptr_t>(rows + my_row * row_bytes) & 15;
 
   // Copies of the warp's i-th step into ring slot i % kRingStages: the 16-byte granules covering
   // each of its 16 rows' byte range (clipped at the row's end); rows past n get zeros.
@@ -147,93 +136,112 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
     commit_async();  // every step, empty or not, so wait_async counts steps
   };
 
-  float acc[kTiles][4];
+  // The group's slots kTiles * 8 at a time: one pass covers the group when the host's kTiles
+  // holds all its tokens (dense groups, evenly routed MoE blocks); a sorted block holding more
+  // takes further passes, each walking the weights again.
+  for (int first = 0; first < map.tile; first += kTiles * 8) {
+    // The lane's B slot in each n8 tile (token first + 8j + g): where its X row starts (at this
+    // lane's k offset), and a mask that zeroes the loaded words of an empty slot (which reads row
+    // 0 instead, so the loads need no branch).
+    const T* x_lane[kTiles];
+    uint32_t x_mask[kTiles];
+    bool any = false;
 #pragma unroll
-  for (int j = 0; j < kTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+    for (int j = 0; j < kTiles; ++j) {
+      const int row = resolve_slot(map, group, first + 8 * j + g).x_row;
+      x_lane[j] = x + int64_t{row >= 0 ? row : 0} * k + 8 * t;
+      x_mask[j] = row >= 0 ? 0xffffffffu : 0u;
+      any |= row >= 0;
+    }
+    if (!__syncthreads_or(any)) continue;  // the same for the whole block
+
+    float acc[kTiles][4];
+#pragma unroll
+    for (int j = 0; j < kTiles; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
 
 #pragma unroll
-  for (int i = 0; i < kRingStages - 1; ++i) copy_step(i);
-  const int my_row = g + 8 * (t % 2);  // the row this lane decodes
-  const bool odd = t % 2;
-  const int row_in_stage = reinterpret_cast<uintptr_t>(rows + my_row * row_bytes) & 15;
-  for (int i = 0; i < my_steps; ++i) {
-    wait_async<kRingStages - 2>();  // this lane's copies of step i have landed
-    __syncwarp();                   // and every lane's; step i - 1's slot is free again
-    copy_step(i + kRingStages - 1);
-    const int step = slice + i * slices;
-    // Step offsets keep the row's alignment within 16 bytes only when the step's bytes are a
-    // multiple of 16; the staged row starts where its first byte lies in its granule.
-    const uint8_t* staged_row =
-        reinterpret_cast<const uint8_t*>(ring + (i % kRingStages) * L::kStageVecs + my_row * L::kVecsPerRow) +
-        ((row_in_stage + step * L::kStepBytes) & 15);
-    const int spans = (k - step * kStepElems < kStepElems ? k - step * kStepElems : kStepElems) / kSpan;
+    for (int i = 0; i < kRingStages - 1; ++i) copy_step(i);
+    for (int i = 0; i < my_steps; ++i) {
+      wait_async<kRingStages - 2>();  // this lane's copies of step i have landed
+      __syncwarp();                   // and every lane's; step i - 1's slot is free again
+      copy_step(i + kRingStages - 1);
+      const int step = slice + i * slices;
+      // The staged row starts where the row's step range starts within its 16-byte granule.
+      const uint8_t* staged_row =
+          reinterpret_cast<const uint8_t*>(ring + (i % kRingStages) * L::kStageVecs + my_row * L::kVecsPerRow) +
+          ((row_in_stage + step * L::kStepBytes) & 15);
+      const int spans = (k - step * kStepElems < kStepElems ? k - step * kStepElems : kStepElems) / kSpan;
 #pragma unroll
-    for (int p = 0; p < kStepElems / kSpan; ++p) {
-      if (p >= spans) break;  // the last step of a K that is not a multiple of 256
-      const int kx = step * kStepElems + p * kSpan;
-      uint4 b[kTiles];  // issued before the decode, which hides their latency
+      for (int p = 0; p < kStepElems / kSpan; ++p) {
+        if (p >= spans) break;  // the last step of a K that is not a multiple of 256
+        const int kx = step * kStepElems + p * kSpan;
+        uint4 b[kTiles];  // issued before the decode, which hides their latency
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j) {
-        b[j] = __ldg(reinterpret_cast<const uint4*>(x_lane[j] + kx));
-        b[j].x &= x_mask[j], b[j].y &= x_mask[j], b[j].z &= x_mask[j], b[j].w &= x_mask[j];
-      }
-      const int chunk = 2 * p + t / 2;  // within the step
-      gguf::Chunk ch;
-      Traits::decode(staged_row + (chunk * gguf::kChunk / Traits::kBlockElems) * Traits::kBlockBytes,
-                     (chunk * gguf::kChunk % Traits::kBlockElems) / gguf::kChunk, ch);
-      uint32_t h[8];
+        for (int j = 0; j < kTiles; ++j) {
+          b[j] = __ldg(reinterpret_cast<const uint4*>(x_lane[j] + kx));
+          b[j].x &= x_mask[j], b[j].y &= x_mask[j], b[j].z &= x_mask[j], b[j].w &= x_mask[j];
+        }
+        const int chunk = 2 * p + t / 2;  // within the step
+        gguf::Chunk ch;
+        Traits::decode(staged_row + (chunk * gguf::kChunk / Traits::kBlockElems) * Traits::kBlockBytes,
+                       (chunk * gguf::kChunk % Traits::kBlockElems) / gguf::kChunk, ch);
+        uint32_t h[8];
 #pragma unroll
-      for (int e = 0; e < 8; ++e) h[e] = TC::pair(gguf::chunk_element(ch, 2 * e), gguf::chunk_element(ch, 2 * e + 1));
-      // Lane t even decoded row g, odd row g + 8; each needs 8 elements of both rows.
-      uint32_t row_g[4], row_g8[4];
+        for (int e = 0; e < 8; ++e) h[e] = TC::pair(gguf::chunk_element(ch, 2 * e), gguf::chunk_element(ch, 2 * e + 1));
+        // Lane t even decoded row g, odd row g + 8; each needs 8 elements of both rows.
+        uint32_t row_g[4], row_g8[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const uint32_t mine = odd ? h[4 + e] : h[e];
-        const uint32_t other = __shfl_xor_sync(0xffffffffu, odd ? h[e] : h[4 + e], 1);
-        row_g[e] = odd ? other : mine;
-        row_g8[e] = odd ? mine : other;
-      }
-      const uint32_t a0[4] = {row_g[0], row_g8[0], row_g[1], row_g8[1]};
-      const uint32_t a1[4] = {row_g[2], row_g8[2], row_g[3], row_g8[3]};
+        for (int e = 0; e < 4; ++e) {
+          const uint32_t mine = odd ? h[4 + e] : h[e];
+          const uint32_t other = __shfl_xor_sync(0xffffffffu, odd ? h[e] : h[4 + e], 1);
+          row_g[e] = odd ? other : mine;
+          row_g8[e] = odd ? mine : other;
+        }
+        const uint32_t a0[4] = {row_g[0], row_g8[0], row_g[1], row_g8[1]};
+        const uint32_t a1[4] = {row_g[2], row_g8[2], row_g[3], row_g8[3]};
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j) {
-        TC::mma(acc[j], a0, b[j].x, b[j].y);
-        TC::mma(acc[j], a1, b[j].z, b[j].w);
+        for (int j = 0; j < kTiles; ++j) {
+          TC::mma(acc[j], a0, b[j].x, b[j].y);
+          TC::mma(acc[j], a1, b[j].z, b[j].w);
+        }
       }
     }
-  }
-  wait_async<0>();  // the empty tail groups too, before the ring's memory is reused
+    wait_async<0>();  // the empty tail groups too, before the ring's memory is reused
 
-  // The slices' sums, added in slice order by the warps of slice 0.
-  float* sums = reinterpret_cast<float*>(smem);
-  if (slices > 1) {
-    __syncthreads();
-    if (slice > 0) {
+    // The slices' sums, added in slice order by the warps of slice 0.
+    if (slices > 1) {
+      __syncthreads();
+      if (slice > 0) {
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j)
+        for (int j = 0; j < kTiles; ++j)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) sums[((warp * kTiles + j) * 4 + c) * kWarp + lane] = acc[j][c];
+          for (int c = 0; c < 4; ++c) sums[((warp * kTiles + j) * 4 + c) * kWarp + lane] = acc[j][c];
+      }
+      __syncthreads();
+      if (slice == 0) {
+        for (int s = 1; s < slices; ++s) {
+          const int from = s * row_warps + row_warp;
+#pragma unroll
+          for (int j = 0; j < kTiles; ++j)
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[j][c] += sums[((from * kTiles + j) * 4 + c) * kWarp + lane];
+        }
+      }
+      __syncthreads();  // the sums are read before the next pass copies into the ring
     }
-    __syncthreads();
-    if (slice > 0) return;
-    for (int s = 1; s < slices; ++s) {
-      const int from = s * row_warps + row_warp;
+    // c0, c1: row g, tokens 2t and 2t + 1 of the tile; c2, c3: row g + 8.
+    if (slice == 0) {
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j)
+      for (int j = 0; j < kTiles; ++j) {
 #pragma unroll
-        for (int c = 0; c < 4; ++c) acc[j][c] += sums[((from * kTiles + j) * 4 + c) * kWarp + lane];
-    }
-  }
-  // c0, c1: row g, tokens 2t and 2t + 1 of the tile; c2, c3: row g + 8.
-#pragma unroll
-  for (int j = 0; j < kTiles; ++j) {
-#pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const Slot s = resolve_slot(map, group, 8 * j + 2 * t + c);
-      if (s.out_row < 0) continue;
-      T* o = out + s.out_row * n + row0;
-      if (row0 + g < n) o[g] = static_cast<T>(acc[j][c]);
-      if (row0 + g + 8 < n) o[g + 8] = static_cast<T>(acc[j][2 + c]);
+        for (int c = 0; c < 2; ++c) {
+          const Slot s = resolve_slot(map, group, first + 8 * j + 2 * t + c);
+          if (s.out_row < 0) continue;
+          T* o = out + s.out_row * n + row0;
+          if (row0 + g < n) o[g] = static_cast<T>(acc[j][c]);
+          if (row0 + g + 8 < n) o[g + 8] = static_cast<T>(acc[j][2 + c]);
+        }
+      }
     }
   }
 }
@@ -267,12 +275,14 @@ void launch_fused(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int
   kernel<<<grid, kWarp * kWarps, L::kSmemBytes, stream>>>(w, expert_bytes, row_bytes, n, x, k, map, row_warps, out);
 }
 
-// The n8 tiles a group needs: its token count (dense) or the routed entries (sorted blocks
-// hold at most that many), rounded up to a power of two.
+// The n8 tiles per pass: a dense group's tokens; for sorted blocks the routed entries per expert
+// (an even spread; a fuller block takes more passes), and never more than a block holds. Rounded
+// up to a power of two.
 template <class Traits, typename T>
 void launch_fused_tiles(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n, const T* x, int k,
                         const gguf::TokenMap& map, int64_t groups_in_use, T* out, int device, gpuStream_t stream) {
-  const int64_t most = std::min<int64_t>(map.tile, map.mode == gguf::TokenMap::kDense ? map.tokens : map.routed);
+  const int64_t most = std::min<int64_t>(
+      map.tile, map.mode == gguf::TokenMap::kDense ? map.tokens : (map.routed + map.experts - 1) / map.experts);
   if (most <= 8) {
     launch_fused<Traits, T, 1>(w, expert_bytes, row_bytes, n, x, k, map, groups_in_use, out, device, stream);
   } else if (most <= 16) {

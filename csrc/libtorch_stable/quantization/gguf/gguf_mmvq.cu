@@ -4,7 +4,8 @@
 // taking their dot products with every token of the group (up to kMaxTile). The same kernel
 // serves ggml_mul_mat_vec_a8, ggml_mul_mat_a8 below the dequantize-and-GEMM crossover, and both
 // MoE ops: the token map says which X rows, output rows and expert a group has. Grid: x over
-// groups, so consecutive blocks reuse the same weight rows from L2; y over rows.
+// groups (over sorted blocks for ggml_moe_a8), so consecutive blocks reuse the same weight rows
+// from L2; y over rows.
 
 #include <torch/csrc/stable/accelerator.h>
 
@@ -116,90 +117,95 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
   __shared__ uint4 stage[kWarpsPerBlock][kRows][Stage::kCapacity];
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
   const int row0 = (blockIdx.y * kWarpsPerBlock + warp) * kRows;
-  const gguf::GroupEntries e = gguf::resolve_group<kTile>(map, blockIdx.x);
-  if (e.count == 0) return;  // the same for the whole block
-  // The group's X rows, held in registers for the whole walk.
-  const int chunks = k / gguf::kChunk, runs = k / gguf::kQ8Block;
-  int x_row[kTile];  // rows of X: below 2^31
+  // A block takes one group, or (kSorted) every group of one sorted block in turn: most of a
+  // block's groups are empty when few tokens are routed, and a block per group would launch them.
+  const int subs = map.mode == gguf::TokenMap::kSorted ? map.block / map.tile : 1;
+  for (int sub = 0; sub < subs; ++sub) {
+    const gguf::GroupEntries e = gguf::resolve_group<kTile>(map, int64_t{blockIdx.x} * subs + sub);
+    if (e.count == 0) continue;  // the same for the whole block
+    // The group's X rows, held in registers for the whole walk.
+    const int chunks = k / gguf::kChunk, runs = k / gguf::kQ8Block;
+    int x_row[kTile];  // rows of X: below 2^31
 #pragma unroll
-  for (int t = 0; t < kTile; ++t) x_row[t] = t < e.count ? static_cast<int>(e.x_row[t]) : 0;
-  // Warps past the last row still take part in every sync_lanes (a block barrier on HIP).
-  const int rows = row0 >= n ? 0 : (n - row0 < kRows ? n - row0 : kRows);
-  const uint8_t* wrow0 = w + e.expert * expert_bytes + int64_t{row0 < n ? row0 : 0} * row_bytes;
-  const int steps = (chunks + Steps::kStepChunks - 1) / Steps::kStepChunks;
+    for (int t = 0; t < kTile; ++t) x_row[t] = t < e.count ? static_cast<int>(e.x_row[t]) : 0;
+    // Warps past the last row still take part in every sync_lanes (a block barrier on HIP).
+    const int rows = row0 >= n ? 0 : (n - row0 < kRows ? n - row0 : kRows);
+    const uint8_t* wrow0 = w + e.expert * expert_bytes + int64_t{row0 < n ? row0 : 0} * row_bytes;
+    const int steps = (chunks + Steps::kStepChunks - 1) / Steps::kStepChunks;
 
-  float acc[kRows][kTile];
-#pragma unroll
-  for (int r = 0; r < kRows; ++r)
-#pragma unroll
-    for (int t = 0; t < kTile; ++t) acc[r][t] = 0.f;
-
-  Stage held[kRows];
-  auto step_begin = [&](int r, int s) { return wrow0 + r * row_bytes + int64_t{s} * Steps::kStepBytes; };
-  auto fetch = [&](int s) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (r < rows) {
-        const uint8_t* row_end = wrow0 + r * row_bytes + row_bytes;
-        const uint8_t* begin = step_begin(r, s);
-        held[r].fetch(begin, begin + Steps::kStepBytes < row_end ? begin + Steps::kStepBytes : row_end, lane);
-      }
-    }
-  };
-  fetch(0);
-  wait_for_prerequisite_grid();  // the activation codes are written from here on
-  for (int s = 0; s < steps; ++s) {
-    sync_lanes();  // the previous step's decode is done with the stage
+    float acc[kRows][kTile];
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
-      if (r < rows) held[r].store(stage[warp][r], lane);
-    sync_lanes();
-    if (s + 1 < steps) fetch(s + 1);
-    // Each lane takes two adjacent chunks at a time: for every type they lie in one GGUF block
-    // (and one 32-element sub-block), so the second decode reuses the first's scale loads.
-    // Unrolling the pairs too pays at 1-2 tokens; at 4-8 it only raises register pressure.
+#pragma unroll
+      for (int t = 0; t < kTile; ++t) acc[r][t] = 0.f;
+
+    Stage held[kRows];
+    auto step_begin = [&](int r, int s) { return wrow0 + r * row_bytes + int64_t{s} * Steps::kStepBytes; };
+    auto fetch = [&](int s) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (r < rows) {
+          const uint8_t* row_end = wrow0 + r * row_bytes + row_bytes;
+          const uint8_t* begin = step_begin(r, s);
+          held[r].fetch(begin, begin + Steps::kStepBytes < row_end ? begin + Steps::kStepBytes : row_end, lane);
+        }
+      }
+    };
+    fetch(0);
+    wait_for_prerequisite_grid();  // the activation codes are written from here on
+    for (int s = 0; s < steps; ++s) {
+      sync_lanes();  // the previous step's decode is done with the stage
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+        if (r < rows) held[r].store(stage[warp][r], lane);
+      sync_lanes();
+      if (s + 1 < steps) fetch(s + 1);
+      // Each lane takes two adjacent chunks at a time: for every type they lie in one GGUF block
+      // (and one 32-element sub-block), so the second decode reuses the first's scale loads.
+      // Unrolling the pairs too pays at 1-2 tokens; at 4-8 it only raises register pressure.
 #pragma unroll(kTile <= 2 ? Steps::kChunksPerLane / 2 : 1)
-    for (int pair = 0; pair < Steps::kChunksPerLane / 2; ++pair) {
+      for (int pair = 0; pair < Steps::kChunksPerLane / 2; ++pair) {
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int local = pair * 2 * kWarp + 2 * lane + half;  // chunk within the step
-        const int c = s * Steps::kStepChunks + local;
-        if (c < chunks) {
-          uint32_t xw[kTile][4];
-          float xs[kTile];
+        for (int half = 0; half < 2; ++half) {
+          const int local = pair * 2 * kWarp + 2 * lane + half;  // chunk within the step
+          const int c = s * Steps::kStepChunks + local;
+          if (c < chunks) {
+            uint32_t xw[kTile][4];
+            float xs[kTile];
 #pragma unroll
-          for (int t = 0; t < kTile; ++t) {
-            if (t < e.count) {
-              const uint4 xv = *reinterpret_cast<const uint4*>(codes + int64_t{x_row[t]} * k + c * gguf::kChunk);
-              xw[t][0] = xv.x, xw[t][1] = xv.y, xw[t][2] = xv.z, xw[t][3] = xv.w;
-              xs[t] = scales[int64_t{x_row[t]} * runs + c / 2];
+            for (int t = 0; t < kTile; ++t) {
+              if (t < e.count) {
+                const uint4 xv = *reinterpret_cast<const uint4*>(codes + int64_t{x_row[t]} * k + c * gguf::kChunk);
+                xw[t][0] = xv.x, xw[t][1] = xv.y, xw[t][2] = xv.z, xw[t][3] = xv.w;
+                xs[t] = scales[int64_t{x_row[t]} * runs + c / 2];
+              }
             }
-          }
 #pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            if (r < rows) {
-              const uint8_t* staged =
-                  reinterpret_cast<const uint8_t*>(stage[warp][r]) + Stage::offset(step_begin(r, s));
-              gguf::Chunk ch;
-              Traits::decode(staged + (local / Steps::kChunksPerBlock) * Traits::kBlockBytes,
-                             local % Steps::kChunksPerBlock, ch);
+            for (int r = 0; r < kRows; ++r) {
+              if (r < rows) {
+                const uint8_t* staged =
+                    reinterpret_cast<const uint8_t*>(stage[warp][r]) + Stage::offset(step_begin(r, s));
+                gguf::Chunk ch;
+                Traits::decode(staged + (local / Steps::kChunksPerBlock) * Traits::kBlockBytes,
+                               local % Steps::kChunksPerBlock, ch);
 #pragma unroll
-              for (int t = 0; t < kTile; ++t)
-                if (t < e.count) acc[r][t] += xs[t] * gguf::chunk_dot<Traits>(ch, xw[t]);
+                for (int t = 0; t < kTile; ++t)
+                  if (t < e.count) acc[r][t] += xs[t] * gguf::chunk_dot<Traits>(ch, xw[t]);
+              }
             }
           }
         }
       }
     }
-  }
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) {
+    for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-    for (int t = 0; t < kTile; ++t) {
-      float v = acc[r][t];
+      for (int t = 0; t < kTile; ++t) {
+        float v = acc[r][t];
 #pragma unroll
-      for (int off = kWarp / 2; off > 0; off /= 2) v += shfl_xor(v, off);
-      if (lane == 0 && t < e.count && r < rows) store_out(out, out_dtype, e.out_row[t] * n + row0 + r, v);
+        for (int off = kWarp / 2; off > 0; off /= 2) v += shfl_xor(v, off);
+        if (lane == 0 && t < e.count && r < rows) store_out(out, out_dtype, e.out_row[t] * n + row0 + r, v);
+      }
     }
   }
 }
@@ -214,7 +220,9 @@ void launch_dot(const uint8_t* w, int64_t expert_bytes, int64_t row_bytes, int n
                 int device, gpuStream_t stream) {
   constexpr int kRows = rows_per_warp(kTile);
   constexpr int kRowsPerBlock = kWarpsPerBlock * kRows;
-  const dim3 grid(static_cast<unsigned>(map.groups), static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
+  const int64_t subs = map.mode == gguf::TokenMap::kSorted ? map.block / map.tile : 1;  // groups per block
+  const dim3 grid(static_cast<unsigned>((map.groups + subs - 1) / subs),
+                  static_cast<unsigned>((n + kRowsPerBlock - 1) / kRowsPerBlock));
   constexpr auto kernel = dot_kernel<Traits, kTile, kRows>;
 #ifndef USE_ROCM
   launch_kernel<kernel>(grid, dim3(kWarp * kWarpsPerBlock), 0, stream, dependent_launch_allowed<kernel>(device), w,
