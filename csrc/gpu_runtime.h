@@ -53,6 +53,14 @@ __device__ __forceinline__ float shfl_xor(float v, int mask) {
 #endif
 }
 
+__device__ __forceinline__ int shfl_xor(int v, int mask) {
+#ifdef USE_ROCM
+  return __shfl_xor(v, mask);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, mask);
+#endif
+}
+
 // Orders shared-memory writes of one 32-lane group before its reads: __syncwarp on CUDA; on HIP
 // (where 32 lanes are half a wavefront) a block barrier, so every thread of the block must call it
 // the same number of times.

@@ -22,6 +22,7 @@ constexpr int kFusedGroup = 64;  // tokens per weight read in the fused tensor-c
 // ggml_moe_get_block_size: one sorted block is one group of the fused kernel (8 tiles of the
 // integer-dot kernels, which take it a tile at a time).
 constexpr int kMoeBlock = kFusedGroup;
+static_assert(kMoeBlock % kMaxTile == 0 && kMoeBlock / kMaxTile <= 31, "a sorted block is whole tiles, one bit each");
 
 // Which output rows a group of a matmul kernel computes, and from which X rows and expert.
 // Group g of kDense: tokens tile * g.. (X row = output row). kSorted (ggml_moe_a8): sorted
@@ -69,10 +70,16 @@ VLLM_OPS_HOST_DEVICE GroupEntries resolve_group(const TokenMap& map, int64_t g) 
     if (g * map.tile >= *map.num_post_padded) return e;
     e.expert = map.expert_ids[g * map.tile / map.block];
     if (e.expert < 0 || e.expert >= map.experts) return e;
-    const int64_t end = map.sorted_len < (g + 1) * map.tile ? map.sorted_len : (g + 1) * map.tile;
-    for (int64_t i = g * map.tile; i < end && e.count < kCap; ++i) {
-      const int64_t id = map.sorted_ids[i];
-      if (id < 0 || id >= map.routed) continue;  // padding
+    // All of the group's ids loaded first (independent loads, one memory round trip on a GPU),
+    // then the valid ones kept in order.
+    int64_t ids[kMaxTile];
+    for (int j = 0; j < kMaxTile; ++j) {
+      const int64_t i = g * map.tile + j;
+      ids[j] = j < map.tile && i < map.sorted_len ? map.sorted_ids[i] : -1;
+    }
+    for (int j = 0; j < kMaxTile; ++j) {
+      const int64_t id = ids[j];
+      if (id < 0 || id >= map.routed || e.count >= kCap) continue;  // padding
       e.x_row[e.count] = id / map.top_k;
       e.out_row[e.count] = id;
       ++e.count;

@@ -119,10 +119,26 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
   const int row0 = (blockIdx.y * kWarpsPerBlock + warp) * kRows;
   // A block takes one group, or (kSorted) every group of one sorted block in turn: most of a
   // block's groups are empty when few tokens are routed, and a block per group would launch them.
+  // Each warp finds which of them hold entries from the block's ids, two per lane (the same
+  // answer in every warp), so empty groups cost no memory round trip of their own.
   const int subs = map.mode == gguf::TokenMap::kSorted ? map.block / map.tile : 1;
+  int busy = 1;
+  if (map.mode == gguf::TokenMap::kSorted) {
+    busy = 0;
+    const int64_t base = int64_t{blockIdx.x} * map.block;
+    if (base < *map.num_post_padded) {
+      for (int i = lane; i < map.block; i += kWarp) {
+        const int64_t id = base + i < map.sorted_len ? map.sorted_ids[base + i] : -1;
+        if (id >= 0 && id < map.routed) busy |= 1 << (i / map.tile);
+      }
+    }
+#pragma unroll
+    for (int off = kWarp / 2; off > 0; off /= 2) busy |= shfl_xor(busy, off);
+  }
   for (int sub = 0; sub < subs; ++sub) {
+    if (!(busy & (1 << sub))) continue;  // the same for the whole block
     const gguf::GroupEntries e = gguf::resolve_group<kTile>(map, int64_t{blockIdx.x} * subs + sub);
-    if (e.count == 0) continue;  // the same for the whole block
+    if (e.count == 0) continue;  // the same for the whole block (an expert id out of range)
     // The group's X rows, held in registers for the whole walk.
     const int chunks = k / gguf::kChunk, runs = k / gguf::kQ8Block;
     int x_row[kTile];  // rows of X: below 2^31
