@@ -294,6 +294,47 @@ void launch_fused_tiles(const uint8_t* w, int64_t expert_bytes, int64_t row_byte
   }
 }
 
+// ggml_moe_a8_vec's routing as sorted blocks for the fused kernel (what ggml_moe_a8's caller
+// passes, built on the device so the op needs no host sync): each expert's (token, k) entries in
+// order, padded with `routed` to whole blocks of kMoeBlock, the blocks' experts, and their total.
+// One thread block; each warp takes experts in turn and finds their entries with ballots, so the
+// order is deterministic. Ids outside [0, experts) match no expert: those rows stay zero, as on
+// the integer-dot path.
+constexpr int kRouteThreads = 1024;
+
+__global__ void route_by_expert_kernel(const int32_t* __restrict__ topk_ids, int routed, int experts,
+                                       int32_t* __restrict__ sorted, int32_t* __restrict__ block_expert,
+                                       int32_t* __restrict__ num_post_padded) {
+  extern __shared__ int32_t first_block[];  // experts + 1: where each expert's blocks begin
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, warps = blockDim.x / kWarp;
+  auto matches = [&](int base, int e) {
+    const int i = base + lane;
+    return __ballot_sync(0xffffffffu, i < routed && topk_ids[i] == e);
+  };
+  for (int e = warp; e < experts; e += warps) {
+    int count = 0;
+    for (int base = 0; base < routed; base += kWarp) count += __popc(matches(base, e));
+    if (lane == 0) first_block[e + 1] = (count + gguf::kMoeBlock - 1) / gguf::kMoeBlock;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    first_block[0] = 0;
+    for (int e = 0; e < experts; ++e) first_block[e + 1] += first_block[e];
+    *num_post_padded = first_block[experts] * gguf::kMoeBlock;
+  }
+  __syncthreads();
+  for (int e = warp; e < experts; e += warps) {
+    int pos = first_block[e] * gguf::kMoeBlock;
+    for (int base = 0; base < routed; base += kWarp) {
+      const unsigned m = matches(base, e);
+      if (m & (1u << lane)) sorted[pos + __popc(m & ((1u << lane) - 1))] = base + lane;
+      pos += __popc(m);
+    }
+    for (int p = pos + lane; p < first_block[e + 1] * gguf::kMoeBlock; p += kWarp) sorted[p] = routed;
+    for (int b = first_block[e] + lane; b < first_block[e + 1]; b += kWarp) block_expert[b] = e;
+  }
+}
+
 int compute_capability_major(int device) {
   static int cached[64] = {};
   int major = device >= 0 && device < 64 ? cached[device] : 0;
@@ -321,6 +362,27 @@ bool GgufLauncher<GpuBackend>::fused_matmul(const Tensor& W, int64_t type, const
     return false;
   torch::stable::accelerator::DeviceGuard guard(device);
   const gpuStream_t stream = current_gpu_stream(device);
+  gguf::TokenMap sorted_map = map;
+  Tensor routing;  // kTopk: the sorted blocks built here, alive until the kernel is queued
+  if (map.mode == gguf::TokenMap::kTopk) {
+    const int64_t capacity = (map.routed + map.experts * (gguf::kMoeBlock - 1) + gguf::kMoeBlock - 1) /
+                             gguf::kMoeBlock * gguf::kMoeBlock;
+    if (capacity >= (int64_t{1} << 31) || map.experts > 48 * 1024 / 4 - 1) return false;
+    const int64_t blocks = capacity / gguf::kMoeBlock;
+    routing = torch::stable::new_empty(X, {capacity + blocks + 1}, ScalarType::Int);
+    auto* sorted = static_cast<int32_t*>(routing.mutable_data_ptr());
+    route_by_expert_kernel<<<1, kRouteThreads, (map.experts + 1) * sizeof(int32_t), stream>>>(
+        map.topk_ids, static_cast<int>(map.routed), static_cast<int>(map.experts), sorted, sorted + capacity,
+        sorted + capacity + blocks);
+    sorted_map.mode = gguf::TokenMap::kSorted;
+    sorted_map.tile = sorted_map.block = gguf::kMoeBlock;
+    sorted_map.sorted_len = capacity;
+    sorted_map.groups = blocks;
+    sorted_map.sorted_ids = sorted;
+    sorted_map.expert_ids = sorted + capacity;
+    sorted_map.num_post_padded = sorted + capacity + blocks;
+    groups_in_use = std::min<int64_t>(blocks, map.routed / gguf::kMoeBlock + map.experts);
+  }
   const int n = static_cast<int>(W.size(1)), k = static_cast<int>(X.size(1));
   const int64_t row_bytes = W.size(2), expert_bytes = W.size(1) * W.size(2);
   const auto* w = static_cast<const uint8_t*>(W.const_data_ptr());
@@ -328,12 +390,12 @@ bool GgufLauncher<GpuBackend>::fused_matmul(const Tensor& W, int64_t type, const
     using Traits = decltype(traits);
     if (X.scalar_type() == ScalarType::Half) {
       using T = torch::headeronly::Half;
-      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
-                              groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
+      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, sorted_map,
+                                          groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
     } else {
       using T = torch::headeronly::BFloat16;
-      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, map,
-                              groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
+      launch_fused_tiles<Traits, T>(w, expert_bytes, row_bytes, n, static_cast<const T*>(X.const_data_ptr()), k, sorted_map,
+                                          groups_in_use, static_cast<T*>(out.mutable_data_ptr()), device, stream);
     }
   });
   VLLM_OPS_GPU_CHECK(gpuGetLastError());

@@ -3,9 +3,9 @@
 // backend. A backend's translation unit includes this, specializes GgufLauncher and
 // instantiates GgufOps. The decoders are in types/, the matmul arithmetic in gguf_dot.h.
 //
-// Paths. ggml_mul_mat_vec_a8 and ggml_moe_a8_vec quantize X to 8-bit blocks and take integer
-// dot products against the decoded weights (groups of up to kMaxTile tokens share each weight
-// read). ggml_mul_mat_a8 and ggml_moe_a8 do the same for few tokens; from the token count the
+// Paths. ggml_mul_mat_vec_a8 quantizes X to 8-bit blocks and takes integer dot products against
+// the decoded weights (groups of up to kMaxTile tokens share each weight read).
+// ggml_mul_mat_a8 and both MoE ops do the same for few tokens; from the token count the
 // backend names (GgufLauncher::fused_min_tokens, measured) they take the backend's fused kernel
 // where it has one (fp16/bf16 X on CUDA: weights decoded to X's dtype, tensor-core products), and
 // ggml_mul_mat_a8 dequantizes W and calls torch's matmul for many tokens
@@ -34,8 +34,9 @@ namespace vllm_ops {
 //   static int64_t dequant_gemm_min_tokens(int64_t type, int64_t n, int64_t k, const Tensor& X);
 //   static bool fused_matmul(const Tensor& W, int64_t type, const Tensor& X, const gguf::TokenMap&,
 //                            int64_t groups_in_use, Tensor& out);
-//       // X @ dequant(W)^T for the map's groups (tile kFusedGroup, kDense or kSorted) in X's
-//       // dtype without 8-bit activations; false when the backend has no such kernel for X
+//       // X @ dequant(W)^T for the map's groups (kDense or kSorted with tile kFusedGroup, or
+//       // kTopk, which the backend sorts into blocks itself) in X's dtype without 8-bit
+//       // activations; false when the backend has no such kernel for X
 //   static int64_t fused_min_tokens(const Tensor& X);  // dense tokens from which fused_matmul pays
 template <class Backend>
 struct GgufLauncher;
@@ -246,6 +247,11 @@ Tensor GgufOps<B>::ggml_moe_a8_vec(const Tensor& X, const Tensor& W, const Tenso
   map.experts = W.size(0);
   map.groups = map.routed;
   map.topk_ids = static_cast<const int32_t*>(topk_ids.const_data_ptr());
+  if (map.routed >= GgufLauncher<B>::fused_min_tokens(X) && row > 0 && X.size(1) > 0) {
+    // The backend sorts the entries by expert itself, then runs its fused kernel over the blocks.
+    Tensor out = torch::stable::new_zeros(X, {map.routed, row});  // rows of out-of-range ids stay zero
+    if (GgufLauncher<B>::fused_matmul(W, type, X, map, 0, out)) return out;
+  }
   return gguf_dot_path<B>(W, X, type, row, map.routed, map, true);
 }
 
