@@ -136,9 +136,9 @@ def image_build_script(configure: list[str], jobs: int, reconfigure: bool, ccach
     return " && ".join(steps)
 
 
-def ccache_hits(build_dir: Path) -> tuple[int, int] | None:
-    """(hits, hits + misses) of the last in-image compile, from ccache's own counters; None when
-    it ran without ccache or recorded no counters."""
+def ccache_counters(build_dir: Path) -> dict[str, int] | None:
+    """ccache's own counters for the last in-image compile (after minus before: cache_miss,
+    direct_cache_hit, remote_storage_read_hit, ...); None when it ran without ccache."""
     def counters(name):
         path = build_dir / name
         if not path.is_file():
@@ -149,18 +149,27 @@ def ccache_hits(build_dir: Path) -> tuple[int, int] | None:
     before, after = (counters(name) for name in CCACHE_STATS)
     if not before or not after:
         return None
-    delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    return {key: after.get(key, 0) - before.get(key, 0) for key in after}
+
+
+def ccache_hits(build_dir: Path) -> tuple[int, int] | None:
+    """(hits, hits + misses) of the last in-image compile, local and remote hits alike."""
+    delta = ccache_counters(build_dir)
+    if delta is None:
+        return None
     hits = delta.get("direct_cache_hit", 0) + delta.get("preprocessed_cache_hit", 0)
     return hits, hits + delta.get("cache_miss", 0)
 
 
 def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, log: Log = print,
                      source_dir: Path = REPO_ROOT, user: str | None = None, env: dict | None = None,
-                     umask: str = "022", use_ccache: bool = True) -> Path:
-    """Configure (when needed) and compile `target` in its image; returns the library in build_dir."""
+                     umask: str = "022", use_ccache: bool = True,
+                     cache_volume: str = container.CCACHE_VOLUME) -> Path:
+    """Configure (when needed) and compile `target` in its image; returns the library in build_dir.
+    The compiler cache is the local `cache_volume`, plus env.yaml's remote backend when set."""
     tag = container.require_image(client, cfg, target)
     if use_ccache:
-        container.ensure_ccache_volume(client, tag)
+        container.ensure_ccache_volume(client, tag, cache_volume)
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
     log_path.write_bytes(b"")
@@ -168,11 +177,12 @@ def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs:
     for name in ("toolchain.json", *CCACHE_STATS):
         (build_dir / name).unlink(missing_ok=True)
     script = image_build_script(configure, jobs, needs_configure(build_dir, configure), ccache_stats=use_ccache)
+    cache = {"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {}
     environment = {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE, "HOME": "/tmp",
-                   **({} if use_ccache else {"CCACHE_DISABLE": "1"}), **(env or {})}
+                   **(cache if use_ccache else {"CCACHE_DISABLE": "1"}), **(env or {})}
     code = container.run(client, tag, f"umask {umask}; {script}", log_path, log, user=user or container.caller_user(),
                          working_dir=str(container.BUILD), environment=environment,
-                         volumes=container.build_mounts(source_dir, build_dir, ccache=use_ccache))
+                         volumes=container.build_mounts(source_dir, build_dir, cache_volume if use_ccache else None))
     if code != 0:
         raise BuildEnvError(
             f"compiling target {target} in {tag} failed (exit {code}); nothing was written to "

@@ -191,6 +191,15 @@ def _families(key: str, value: Any) -> dict:
     return out
 
 
+def _optional_cache_remote(key: str, value: Any) -> str | None:
+    """null (the local cache only) or a Redis endpoint for ccache's remote storage."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"redis://([^@/\s]+@)?[A-Za-z0-9._-]+(:\d{1,5})?(/\d+)?", value):
+        _fail(key, "null or a Redis endpoint redis://[user:password@]host[:port][/db]", value)
+    return value
+
+
 _image_name = _string(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?", "a docker image name[:tag]")
 
 _IMAGE = {
@@ -228,6 +237,7 @@ SCHEMA: dict[str, Any] = {
         "nvcc_threads": _positive_int,
         "job_peak_gib": {t: _positive_number for t in TARGETS},
         "source_date_epoch": _positive_int,
+        "compiler_cache": {"remote": _optional_cache_remote},
     },
     "families": _families,
     "profiles": None,  # validated separately: each profile is a partial tree of this schema
@@ -320,6 +330,11 @@ class EnvConfig:
     @property
     def rocm_arch_list(self) -> list[str]:
         return self.data["rocm"]["arch_list"]
+
+    @property
+    def cache_remote(self) -> str | None:
+        """The shared compiler-cache backend every container build also reads and writes."""
+        return self.data["build"]["compiler_cache"]["remote"]
 
     @property
     def nvcc_threads(self) -> int:

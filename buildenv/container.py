@@ -36,23 +36,24 @@ def require_image(client, cfg: EnvConfig, target: str) -> str:
     return tag
 
 
-def ensure_ccache_volume(client, image_tag: str) -> None:
+def ensure_ccache_volume(client, image_tag: str, volume: str = CCACHE_VOLUME) -> None:
     """Create the cache volume once, owned by the caller (volumes start out root-owned)."""
     import docker  # noqa: PLC0415
 
     try:
-        client.volumes.get(CCACHE_VOLUME)
+        client.volumes.get(volume)
     except docker.errors.NotFound:
-        client.volumes.create(CCACHE_VOLUME)
+        client.volumes.create(volume)
         client.containers.run(image_tag, ["chown", caller_user(), CCACHE], user="0:0", remove=True,
-                              volumes={CCACHE_VOLUME: {"bind": CCACHE, "mode": "rw"}})
+                              volumes={volume: {"bind": CCACHE, "mode": "rw"}})
 
 
-def build_mounts(source_dir: Path, build_dir: Path, ccache: bool = True) -> dict:
-    """The source read-only at /src, the build directory at /build, the cache volume at /ccache."""
+def build_mounts(source_dir: Path, build_dir: Path, cache_volume: str | None = CCACHE_VOLUME) -> dict:
+    """The source read-only at /src, the build directory at /build, the cache volume (if any) at
+    /ccache."""
     volumes = {str(source_dir): {"bind": str(SRC), "mode": "ro"}, str(build_dir): {"bind": str(BUILD), "mode": "rw"}}
-    if ccache:
-        volumes[CCACHE_VOLUME] = {"bind": CCACHE, "mode": "rw"}
+    if cache_volume:
+        volumes[cache_volume] = {"bind": CCACHE, "mode": "rw"}
     return volumes
 
 

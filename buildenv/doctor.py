@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,16 +92,37 @@ def check_gpu(which=shutil.which, exists=os.path.exists) -> Check:
     return Check("gpu", True, detail)
 
 
-def check_cache(client) -> Check:
+def redis_reachable(url: str, timeout: float = 2.0) -> str | None:
+    """None when a Redis server answers PING at url, else why not (said the way a fix needs)."""
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "localhost", parsed.port or 6379
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError as exc:
+        return f"nothing answers at {host}:{port} ({exc.strerror or exc})"
+    # An unauthenticated PING to a password-protected server gets -NOAUTH: reachable all the same.
+    return None if reply.startswith((b"+PONG", b"-NOAUTH")) else f"{host}:{port} answers, but not as Redis"
+
+
+def check_cache(client, remote: str | None = None) -> Check:
     if client is None:
         return Check("cache", False, "not checked: no engine", "start the engine (see `engine` above)")
     import docker  # noqa: PLC0415
 
     try:
         client.volumes.get(CCACHE_VOLUME)
+        local = f"volume {CCACHE_VOLUME} (local ccache)"
     except docker.errors.NotFound:
-        return Check("cache", True, f"volume {CCACHE_VOLUME} not created yet: the first container build makes it")
-    return Check("cache", True, f"volume {CCACHE_VOLUME} (local ccache)")
+        local = f"volume {CCACHE_VOLUME} not created yet: the first container build makes it"
+    if remote is None:
+        return Check("cache", True, local + "; no shared backend (env.yaml build.compiler_cache.remote)")
+    problem = redis_reachable(remote)
+    if problem:
+        return Check("cache", False, f"{local}; shared backend {remote}: {problem}",
+                     "start that Redis server, or set build.compiler_cache.remote to null for the local cache only")
+    return Check("cache", True, f"{local}; shared backend {remote} answers")
 
 
 def check_devcontainer_cli(which=shutil.which) -> Check:
@@ -111,7 +134,7 @@ def check_devcontainer_cli(which=shutil.which) -> Check:
 def run_checks(cfg: EnvConfig, connect=engine.connect) -> list[Check]:
     engine_check, client = check_engine(connect)
     return [engine_check, check_disk(), check_memory(cfg), *check_images(client, cfg), check_gpu(),
-            check_cache(client), check_devcontainer_cli()]
+            check_cache(client, cfg.cache_remote), check_devcontainer_cli()]
 
 
 def render(checks: list[Check]) -> str:

@@ -144,7 +144,8 @@ def build(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platf
     code = container.run(client, cfg.image(target)["tag"], f"umask 022; {command}", log_path, log,
                          user=container.caller_user(), working_dir=str(container.BUILD),
                          environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE,
-                                      "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)},
+                                      "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs),
+                                      **({"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {})},
                          volumes=container.build_mounts(source_dir, build_dir))
     raw = sorted((build_dir / RAW_DIR).glob("*.whl"))
     if code != 0 or not raw:

@@ -41,6 +41,11 @@ def test_repository_env_yaml_is_valid():
         (lambda d: d["ops"].update(namespace="class"), "ops.namespace"),
         (lambda d: d["ops"].update(namespace="__init__"), "ops.namespace"),
         (lambda d: d["profiles"]["ci"].update(profiles={"x": {}}), "profiles.ci.profiles"),
+        (lambda d: d["build"]["compiler_cache"].update(remote="http://cache:8080"), "build.compiler_cache.remote"),
+        (lambda d: d["build"]["compiler_cache"].update(remote="redis://"), "build.compiler_cache.remote"),
+        (lambda d: d["build"]["compiler_cache"].update(remote="redis://host:port"), "build.compiler_cache.remote"),
+        (lambda d: d["build"]["compiler_cache"].update(remote=6379), "build.compiler_cache.remote"),
+        (lambda d: d["build"].pop("compiler_cache"), "build.compiler_cache"),
     ],
 )
 def test_invalid_values_name_the_key(env_data, write_env, mutate, key):
@@ -139,3 +144,10 @@ def test_yaml_scalar_surprises_say_what_to_write(env_data, write_env, tmp_path):
     path.write_text(re.sub(r"target_abi: .*", "target_abi: 2.10", text))
     with pytest.raises(ConfigError, match=r"torch.target_abi .*got 2.1 .*quote it"):
         config.load(path)
+
+
+@pytest.mark.parametrize("remote", [None, "redis://cache.internal", "redis://10.0.0.5:6379/2",
+                                    "redis://ci:secret@cache.internal:6380"])
+def test_compiler_cache_remote_takes_redis_endpoints(env_data, write_env, remote):
+    env_data["build"]["compiler_cache"]["remote"] = remote
+    assert config.load(write_env(env_data)).cache_remote == remote

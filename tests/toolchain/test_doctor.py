@@ -78,3 +78,42 @@ def test_task_exits_1_when_a_check_fails(monkeypatch, capsys):
     assert exc.value.code == 1 and "FAIL  engine  down" in capsys.readouterr().out
     monkeypatch.setattr(doctor, "run_checks", lambda cfg: [doctor.Check("engine", True, "up")])
     tasks.doctor(MockContext())
+
+
+def serve_once(reply: bytes):
+    """A one-connection TCP server on localhost that answers anything with `reply`; its port."""
+    import socket  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(reply)
+        server.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def closed_port():
+    import socket  # noqa: PLC0415
+
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        return s.getsockname()[1]
+
+
+def test_cache_reports_the_shared_backend_and_whether_it_answers():
+    client = FakeClient()
+    local_only = doctor.check_cache(client, None)
+    assert local_only.ok and "no shared backend" in local_only.detail
+    port = serve_once(b"+PONG\r\n")
+    answering = doctor.check_cache(client, f"redis://127.0.0.1:{port}")
+    assert answering.ok and f"redis://127.0.0.1:{port} answers" in answering.detail
+    silent = doctor.check_cache(client, f"redis://127.0.0.1:{closed_port()}")
+    assert not silent.ok and "nothing answers at 127.0.0.1" in silent.detail
+    assert "build.compiler_cache.remote" in silent.fix
+    wrong = doctor.check_cache(client, f"redis://127.0.0.1:{serve_once(b'HTTP/1.1 400 Bad Request')}")
+    assert not wrong.ok and "not as Redis" in wrong.detail
