@@ -21,6 +21,7 @@
   #define gpuGetErrorString hipGetErrorString
   #define gpuDeviceGetAttribute hipDeviceGetAttribute
   #define gpuDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
+  #define gpuDevAttrComputeCapabilityMajor hipDeviceAttributeComputeCapabilityMajor
   #define gpuMemsetAsync hipMemsetAsync
 #else
   #include <cuda_runtime.h>
@@ -31,6 +32,7 @@
   #define gpuGetErrorString cudaGetErrorString
   #define gpuDeviceGetAttribute cudaDeviceGetAttribute
   #define gpuDevAttrMultiProcessorCount cudaDevAttrMultiProcessorCount
+  #define gpuDevAttrComputeCapabilityMajor cudaDevAttrComputeCapabilityMajor
   #define gpuMemsetAsync cudaMemsetAsync
 #endif
 
@@ -138,6 +140,18 @@ inline int multiprocessor_count(int device) {
     if (device >= 0 && device < 64) cached[device] = count;
   }
   return count;
+}
+
+// The device's compute capability major version: kernels built on sm_80 features (cp.async,
+// the m16n8k16 mma shapes; gpu_mma.h) run only where it is at least 8.
+inline int compute_capability_major(int device) {
+  static int cached[64] = {};  // per device; concurrent first calls write the same value
+  int major = device >= 0 && device < 64 ? cached[device] : 0;
+  if (major == 0) {
+    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&major, gpuDevAttrComputeCapabilityMajor, device));
+    if (device >= 0 && device < 64) cached[device] = major;
+  }
+  return major;
 }
 
 }  // namespace vllm_ops

@@ -335,16 +335,6 @@ __global__ void route_by_expert_kernel(const int32_t* __restrict__ topk_ids, int
   }
 }
 
-int compute_capability_major(int device) {
-  static int cached[64] = {};
-  int major = device >= 0 && device < 64 ? cached[device] : 0;
-  if (major == 0) {
-    VLLM_OPS_GPU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    if (device >= 0 && device < 64) cached[device] = major;
-  }
-  return major;
-}
-
 }  // namespace
 #endif  // USE_ROCM
 

@@ -104,10 +104,11 @@ constexpr int kMmaMaxTiles = 4;  // m16 tiles: up to 64 rows of a
 // Packs a warp computes per step (fused_mma_kernel): four 16-byte words per lane.
 constexpr int stage_packs(int bits) { return 16 / bits; }
 
-bool uses_mma(const gptq::WeightView& v) {
+bool uses_mma(const gptq::WeightView& v, int device) {
 #ifdef USE_ROCM
   return false;
 #else
+  if (compute_capability_major(device) < 8) return false;  // cp.async and these mma shapes: sm_80+
   // 32-bit offsets in the kernel: qweight and a below 2^31 elements (a: at most 64 rows).
   // Groups of a power of two packs (then shorter than a stage or whole stages; LaneTiles) or one
   // group for all of K; other lengths (say 96 rows) go to the generic kernel.
@@ -599,7 +600,7 @@ void launch_mma_groups(const T* a, int m, const gptq::WeightView& v, T* out, boo
 // fused kernel serves up to its 64-row limit. The CUDA-core kernel (2 and 3 bits, 4096 x 4096)
 // took 21-24 us for one 4-row tile and 33-34 us for two, the dense path 23-24 us: one tile.
 int64_t GptqLauncher<GpuBackend>::dequant_gemm_min_rows(const gptq::WeightView& v) {
-  return uses_mma(v) ? kMmaMaxTiles * 16 + 1 : kGenericTile + 1;
+  return uses_mma(v, v.device) ? kMmaMaxTiles * 16 + 1 : kGenericTile + 1;
 }
 
 void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightView& v, Tensor& out) {
@@ -612,7 +613,7 @@ void GptqLauncher<GpuBackend>::fused_gemm(const Tensor& a, const gptq::WeightVie
     const T* ap = static_cast<const T*>(a.const_data_ptr());
     T* op = static_cast<T*>(out.mutable_data_ptr());
 #ifndef USE_ROCM
-    if (uses_mma(v)) {
+    if (uses_mma(v, device)) {
       // Act-order: a's columns gathered once into the weights' row order (M x K, small), so the
       // kernel's a loads stay 16-byte vectors; the GEMM starts during the gather and waits for
       // it after its first weight copies. (Reading a through perm in the 8-row kernel instead,

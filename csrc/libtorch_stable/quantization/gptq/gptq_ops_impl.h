@@ -118,6 +118,7 @@ Tensor GptqOps<B>::gptq_gemm(const Tensor& a, const Tensor& b_q_weight, const Te
   v.k = k, v.n = n, v.groups = groups, v.group_size = k / groups;
   v.bits = static_cast<int>(bit);
   v.v2_zeros = use_v2_format;
+  v.device = a.get_device_index();
 
   if (m == 0 || n == 0) return torch::stable::new_empty(a, {m, n});
   if (m >= GptqLauncher<B>::dequant_gemm_min_rows(v)) {

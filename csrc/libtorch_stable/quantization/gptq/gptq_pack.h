@@ -92,6 +92,7 @@ struct WeightView {
   int64_t k, n, groups, group_size;
   int bits;
   bool v2_zeros;
+  int device = -1;  // of the tensors: the GPU host code picks kernels by its compute capability
 
   // The host checks g_idx and perm values; kernels clamp them, so a bad value on the GPU (where
   // checking would cost a sync per call) gives wrong numbers, never a stray memory access.
