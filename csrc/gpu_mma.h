@@ -13,6 +13,7 @@
 
   #include <cstdint>
   #include <cstring>
+  #include <type_traits>
 
   #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     #define VLLM_OPS_SM80_OR_TRAP(...) __trap()
@@ -60,29 +61,27 @@ __device__ __forceinline__ void wait_async() {
 // The 16-bit float types' paired conversions and the m16n8k16 product with fp32 accumulation:
 // c += a (16 x 16, four registers) * b (16 x 8, two registers), fragments as PTX lays them out.
 template <typename T>
-struct TensorCore;
-
-template <>
-struct TensorCore<torch::headeronly::Half> {
-  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2half2_rn(f)); }
-  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2half2_rn(lo, hi)); }
-  __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    VLLM_OPS_SM80_OR_TRAP(asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
+struct TensorCore {
+  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
+  static_assert(kHalf || std::is_same_v<T, torch::headeronly::BFloat16>, "fp16 or bf16");
+  __device__ static uint32_t splat(float f) {
+    if constexpr (kHalf) return bits_as<uint32_t>(__float2half2_rn(f));
+    else return bits_as<uint32_t>(__float2bfloat162_rn(f));
   }
-};
-
-template <>
-struct TensorCore<torch::headeronly::BFloat16> {
-  __device__ static uint32_t splat(float f) { return bits_as<uint32_t>(__float2bfloat162_rn(f)); }
-  __device__ static uint32_t pair(float lo, float hi) { return bits_as<uint32_t>(__floats2bfloat162_rn(lo, hi)); }
+  __device__ static uint32_t pair(float lo, float hi) {
+    if constexpr (kHalf) return bits_as<uint32_t>(__floats2half2_rn(lo, hi));
+    else return bits_as<uint32_t>(__floats2bfloat162_rn(lo, hi));
+  }
   __device__ static void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    VLLM_OPS_SM80_OR_TRAP(asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)));
+  #define VLLM_OPS_MMA_M16N8K16(type)                                                                  \
+    VLLM_OPS_SM80_OR_TRAP(asm volatile(                                                             \
+        "mma.sync.aligned.m16n8k16.row.col.f32." type "." type                                      \
+        ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"                              \
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                                            \
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1)))
+    if constexpr (kHalf) VLLM_OPS_MMA_M16N8K16("f16");
+    else VLLM_OPS_MMA_M16N8K16("bf16");
+  #undef VLLM_OPS_MMA_M16N8K16
   }
 };
 

@@ -47,15 +47,8 @@ namespace vllm_ops {
 
 // Butterfly exchange within a warp (CUDA) or wavefront (HIP); masks below 32 stay within each
 // 32-lane group on both, which is what the 32-lane reductions rely on.
-__device__ __forceinline__ float shfl_xor(float v, int mask) {
-#ifdef USE_ROCM
-  return __shfl_xor(v, mask);
-#else
-  return __shfl_xor_sync(0xffffffffu, v, mask);
-#endif
-}
-
-__device__ __forceinline__ int shfl_xor(int v, int mask) {
+template <typename T>  // float or int
+__device__ __forceinline__ T shfl_xor(T v, int mask) {
 #ifdef USE_ROCM
   return __shfl_xor(v, mask);
 #else
@@ -132,26 +125,24 @@ inline gpuStream_t current_gpu_stream(int32_t device) {
   return static_cast<gpuStream_t>(stream);
 }
 
-inline int multiprocessor_count(int device) {
-  static int cached[64] = {};  // per device; concurrent first calls write the same value
-  int count = device >= 0 && device < 64 ? cached[device] : 0;
-  if (count == 0) {
-    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&count, gpuDevAttrMultiProcessorCount, device));
-    if (device >= 0 && device < 64) cached[device] = count;
+// A device attribute, read once per device (concurrent first calls write the same value).
+template <auto kAttribute>
+int cached_device_attribute(int device) {
+  static int cached[64] = {};
+  int value = device >= 0 && device < 64 ? cached[device] : 0;
+  if (value == 0) {
+    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&value, kAttribute, device));
+    if (device >= 0 && device < 64) cached[device] = value;
   }
-  return count;
+  return value;
 }
+
+inline int multiprocessor_count(int device) { return cached_device_attribute<gpuDevAttrMultiProcessorCount>(device); }
 
 // The device's compute capability major version: kernels built on sm_80 features (cp.async,
 // the m16n8k16 mma shapes; gpu_mma.h) run only where it is at least 8.
 inline int compute_capability_major(int device) {
-  static int cached[64] = {};  // per device; concurrent first calls write the same value
-  int major = device >= 0 && device < 64 ? cached[device] : 0;
-  if (major == 0) {
-    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&major, gpuDevAttrComputeCapabilityMajor, device));
-    if (device >= 0 && device < 64) cached[device] = major;
-  }
-  return major;
+  return cached_device_attribute<gpuDevAttrComputeCapabilityMajor>(device);
 }
 
 }  // namespace vllm_ops
