@@ -57,6 +57,22 @@ def test_per_token_matches_reference(with_ub, lead, hidden, dtype, fp8, device):
     assert_same_bits(out, rq)
 
 
+@pytest.mark.parametrize("bound", [float("nan"), -1.0, 0.0, float("inf")], ids=["nan", "negative", "zero", "inf"])
+def test_per_token_scale_ub_edge_values_take_effect(bound):
+    """issue 18: a NaN bound was dropped by fminf (the cap silently off); now its scales are NaN,
+    as the reference's torch.minimum gives. A negative bound acts as 0 (the minimum scale)."""
+    x = make_input((4,), 64, torch.float32, "cpu")
+    scale, out = torch.empty(4, 1), torch.empty(4, 64, dtype=torch.float8_e4m3fn)
+    ops.dynamic_per_token_scaled_fp8_quant(out, x, scale, torch.tensor([bound]))
+    rq, rscale = ref.dynamic_per_token_scaled_fp8_quant(x, torch.tensor([bound]), torch.float8_e4m3fn)
+    assert_same_bits(scale, rscale)
+    assert_same_bits(out, rq)
+    if bound != bound:
+        assert scale.isnan().all()
+    elif bound <= 0:
+        assert (scale == 1.0 / (448.0 * 512.0)).all()
+
+
 # (rows, cols, scale shape, group_shape): DeepSeek (1, 128) groups, 128x128-style blocks, per
 # column and per token as 1-D scales, 2-D scales with and without an explicit group_shape, groups
 # narrower than and as wide as one vector.

@@ -26,6 +26,9 @@ CASES = {
     "gptq_gemm b_g_idx": (lambda: _gptq(g_idx=False), "gptq_gemm: b_g_idx"),
     "gptq_shuffle q_perm": (lambda: ops.gptq_shuffle(torch.zeros(8, 32, dtype=torch.int32), None, 4),
                             "gptq_shuffle: q_perm"),
+    # W is ggml_dequantize's only tensor: a None W dispatches on no device (before: the
+    # dispatcher's "There were no tensor arguments to this function").
+    "ggml_dequantize W": (lambda: ops.ggml_dequantize(None, 8, 1, 32, None), "ggml_dequantize: W"),
     "ggml_mul_mat_a8 X": (lambda: ops.ggml_mul_mat_a8(torch.zeros(32, 34, dtype=torch.uint8), None, 8, 32),
                           "ggml_mul_mat_a8: X"),
 }

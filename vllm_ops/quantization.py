@@ -73,7 +73,7 @@ def scaled_fp8_quant(
     - `scale` given: static; a one-element scale is per tensor, a 2-D one [M/gm, N/gn] is per
       group, a 1-D one needs `group_shape` ((-1, 1) per column, (1, -1) per token).
     - `scale` None: dynamic, per tensor, or per token with `use_per_token_if_dynamic` (capped by
-      `scale_ub`).
+      `scale_ub`: a NaN bound makes the scales NaN, a negative one acts as 0, the minimum scale).
     `num_token_padding` pads the output's rows: padding rows are zero, and their per-token
     scales (when dynamic per token) are 1.0, where vLLM leaves both uninitialised. `out_dtype`
     defaults to the platform's fp8 flavour (see default_fp8_dtype).

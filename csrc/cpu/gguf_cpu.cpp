@@ -152,4 +152,11 @@ int64_t ggml_moe_get_block_size(int64_t type) {
   return gguf::kMoeBlock;
 }
 
+Tensor ggml_dequantize_without_kernel(const Tensor& W, int64_t, int64_t, int64_t,
+                                      std::optional<torch::headeronly::ScalarType>) {
+  check_defined("ggml_dequantize", "W", W);
+  TORCH_UTILS_CHECK(false, "ggml_dequantize: this build has no kernel for W's device (", device_str(W.device()), ")");
+  return W;
+}
+
 }  // namespace vllm_ops

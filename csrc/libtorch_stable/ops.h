@@ -66,6 +66,12 @@ struct GptqOps {
 // Backend-independent: the sorted-block size ggml_moe_a8 expects for a type.
 int64_t ggml_moe_get_block_size(int64_t type);
 
+// ggml_dequantize when no backend kernel takes the call: W is its only tensor, so a None W
+// dispatches on no device at all (the dispatcher would only say "no tensor arguments"), and a W
+// on a device this build has no kernel for lands here too. Always raises, naming W.
+Tensor ggml_dequantize_without_kernel(const Tensor& W, int64_t type, int64_t m, int64_t n,
+                                      std::optional<torch::headeronly::ScalarType> dtype);
+
 // Backend-independent: whether this build's scaled_mm kernels serve a device capability
 // (major * 10 + minor) for FP8, block-scaled FP8 and FP4 operands.
 bool scaled_mm_supports_fp8(int64_t cuda_device_capability);

@@ -105,6 +105,7 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CPU, ops) {
 // scaled_mm capability queries are among them: every build answers them, for what it compiled.
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CompositeExplicitAutograd, ops) {
   ops.impl("ggml_moe_get_block_size", TORCH_BOX(&vllm_ops::ggml_moe_get_block_size));
+  ops.impl("ggml_dequantize", TORCH_BOX(&vllm_ops::ggml_dequantize_without_kernel));  // backend kernels win
   ops.impl("cutlass_scaled_mm_supports_fp8", TORCH_BOX(&vllm_ops::scaled_mm_supports_fp8));
   ops.impl("cutlass_scaled_mm_supports_block_fp8", TORCH_BOX(&vllm_ops::scaled_mm_supports_block_fp8));
   ops.impl("cutlass_scaled_mm_supports_fp4", TORCH_BOX(&vllm_ops::scaled_mm_supports_fp4));

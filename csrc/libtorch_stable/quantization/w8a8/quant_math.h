@@ -292,9 +292,13 @@ VLLM_OPS_HOST_DEVICE float fp8_tensor_scale(float absmax) {
   return absmax / Fp8Max<Fp8>::value;
 }
 
+// A bound caps the absmax. A NaN bound gives NaN scales (fminf would drop it and leave the cap
+// silently off; a kernel cannot raise without a host sync); a negative bound acts as 0, giving
+// the minimum scale, as in vLLM.
 template <class Fp8>
 VLLM_OPS_HOST_DEVICE float fp8_token_scale(float absmax, const float* scale_ub) {
   constexpr float kMinScale = 1.0f / (Fp8Max<Fp8>::value * 512.0f);
+  if (scale_ub && *scale_ub != *scale_ub) return *scale_ub;
   const float capped = scale_ub ? fminf(absmax, *scale_ub) : absmax;
   return fmaxf(capped / Fp8Max<Fp8>::value, kMinScale);
 }
