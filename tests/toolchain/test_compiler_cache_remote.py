@@ -4,6 +4,7 @@ backend (each has its own empty local cache volume), as two machines of a CI fle
 Marked docker; .ci/run installs redis-server. The timings and hit counts go to
 .cache/compiler-cache-transcript.txt (CI prints it)."""
 
+import ipaddress
 import shutil
 import socket
 import subprocess
@@ -42,9 +43,22 @@ def redis_port(tmp_path):
         server.wait(timeout=10)
 
 
+def bridge_gateway(client) -> str:
+    """The host's address on Docker's default bridge, where containers reach the Redis server. The
+    engine does not always report the gateway (Docker 28 leaves it out of a fresh daemon's IPAM
+    config); it is then the subnet's first address, as the engine assigns it."""
+    for entry in client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []:
+        if entry.get("Gateway"):
+            return entry["Gateway"]
+        subnet = ipaddress.ip_network(entry.get("Subnet", "::/128"))
+        if subnet.version == 4:
+            return str(next(subnet.hosts()))
+    pytest.fail("Docker's bridge network reports neither an IPv4 gateway nor an IPv4 subnet")
+
+
 def test_second_checkout_in_a_second_container_hits_the_shared_cache(tmp_path, redis_port):
     client = engine.connect()
-    gateway = client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(client)
     data = {**CFG.data, "build": {**CFG.data["build"], "compiler_cache": {"remote": f"redis://{gateway}:{redis_port}"}}}
     cfg = config.EnvConfig(data=data, sha256=CFG.sha256, path=CFG.path)
     runs = []
