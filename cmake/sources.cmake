@@ -38,4 +38,6 @@ set(VLLM_OPS_CUDA_ONLY_SOURCES
   # awq
   csrc/libtorch_stable/quantization/awq/awq_kernels.cu
   # permute_cols
-  csrc/libtorch_stable/permute_cols.cu)
+  csrc/libtorch_stable/permute_cols.cu
+  # fp4
+  csrc/libtorch_stable/quantization/fp4/nvfp4_quant.cu)

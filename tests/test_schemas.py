@@ -16,7 +16,7 @@ SHIPPED = {
              "ggml_moe_get_block_size"],
     "gptq": ["gptq_gemm", "gptq_shuffle"],
     # CUDA-only: the schemas exist in every build (a CPU tensor gets the dispatcher's "no kernel"
-    # error, not "unknown op"); cutlass_scaled_mm(_azp) and scaled_fp4_quant have no kernel yet.
+    # error, not "unknown op"); cutlass_scaled_mm(_azp) have no kernel yet.
     "cutlass_w8a8": ["cutlass_scaled_mm", "cutlass_scaled_mm_azp", "cutlass_scaled_mm_supports_fp8",
                      "cutlass_scaled_mm_supports_block_fp8", "cutlass_scaled_mm_supports_fp4"],
     "fp4": ["scaled_fp4_quant", "scaled_fp4_quant.out"],

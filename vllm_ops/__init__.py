@@ -23,6 +23,7 @@ from .activation import (  # noqa: E402
     swigluoai_and_mul,
 )
 from .awq import awq_dequantize, awq_gemm  # noqa: E402
+from .fp4 import scaled_fp4_quant  # noqa: E402
 from .gguf import (  # noqa: E402
     ggml_dequantize,
     ggml_moe_a8,
@@ -59,6 +60,7 @@ __all__ = [
     "awq_dequantize",
     "awq_gemm",
     "permute_cols",
+    "scaled_fp4_quant",
     "scaled_fp8_quant",
     "scaled_int8_quant",
 ]

@@ -166,7 +166,23 @@ def _permute_cols(A, perm):
     return torch.empty_like(A, memory_format=torch.contiguous_format)
 
 
+def _scaled_fp4_quant(input, input_scale, is_sf_swizzled_layout):
+    op = "scaled_fp4_quant"
+    _check(input.dtype in (torch.float16, torch.bfloat16), op,
+           f"input must have dtype Half or BFloat16, got {input.dtype}")
+    _check(input.dim() == 2 and input.size(1) % 16 == 0, op,
+           f"input must be 2-D [m, n] with n a multiple of 16, got shape {list(input.shape)}")
+    _check(input_scale.dtype == torch.float32, op, f"input_scale must have dtype Float, got {input_scale.dtype}")
+    m, n = input.shape
+    if is_sf_swizzled_layout:
+        scale = input.new_empty(((m + 127) // 128 * 128, (n // 16 + 3) // 4), dtype=torch.int32)
+    else:
+        scale = input.new_empty((m, n // 16), dtype=torch.uint8)
+    return input.new_empty((m, n // 2), dtype=torch.uint8), scale
+
+
 _RETURNING = {
+    "scaled_fp4_quant": _scaled_fp4_quant,
     "awq_dequantize": _awq_dequantize,
     "awq_gemm": _awq_gemm,
     "permute_cols": _permute_cols,

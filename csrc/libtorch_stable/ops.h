@@ -6,6 +6,7 @@
 #include <torch/headeronly/core/ScalarType.h>
 
 #include <optional>
+#include <tuple>
 #include <vector>
 
 namespace vllm_ops {
@@ -84,5 +85,8 @@ Tensor awq_dequantize(const Tensor& qweight, const Tensor& scales, const Tensor&
 Tensor awq_gemm(const Tensor& in_feats, const Tensor& qweight, const Tensor& scales, const Tensor& qzeros,
                 int64_t split_k_iters);
 Tensor permute_cols(const Tensor& A, const Tensor& perm);
+std::tuple<Tensor, Tensor> scaled_fp4_quant(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout);
+void scaled_fp4_quant_out(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout, Tensor& output,
+                          Tensor& output_scale);
 
 }  // namespace vllm_ops

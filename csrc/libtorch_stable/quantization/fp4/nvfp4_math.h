@@ -1,0 +1,81 @@
+#pragma once
+// The math of scaled_fp4_quant (NVFP4), written once for the CUDA kernel and for the host
+// program that checks it against the pure-torch reference on machines without a GPU
+// (tests/native/nvfp4_math_check.cpp). Per block of 16 consecutive elements of a row, with the
+// global scale g (input_scale[0]):
+//   amax  = max |x|                                  (exact: x is fp16 or bf16)
+//   sf8   = e4m3(min(g * (amax * r6), 448))          round to nearest even; r6 = fp32(1 / 6)
+//   inv   = sf8 == 0 ? 0 : 1 / (float(sf8) * (1 / g))
+//   code  = e2m1(x * inv)                            round to nearest even on
+//                                                    {0, .5, 1, 1.5, 2, 3, 4, 6}, saturating at 6
+// Every operation is one IEEE fp32 operation, so a torch reference gives the same bits. vLLM's
+// kernel (Blackwell only) takes both reciprocals with rcp.approx, which may differ in the last
+// bit, and multiplies by rcp.approx(6); on Hopper and older it has no kernel to compare with.
+// The e2m1 code keeps the input's sign (a negative value that rounds to 0 gives 0x8); NaN gives
+// +6 (0x7), as the fp8 quantizers map NaN to +M. Two codes per byte, element 2j in the low
+// nibble of byte j.
+
+#include <cstdint>
+#include <cstring>
+
+#include "../w8a8/quant_math.h"
+
+namespace vllm_ops::fp4 {
+
+constexpr int kBlock = 16;      // elements per scale
+constexpr float kE2m1Max = 6.0f;
+
+VLLM_OPS_HOST_DEVICE uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+// The 4-bit e2m1 code of v: the comparisons count the grid midpoints below |v|, with ties (the
+// midpoints themselves) going to the even code.
+VLLM_OPS_HOST_DEVICE uint32_t e2m1_code(float v) {
+  if (v != v) return 0x7;
+  const float a = fabsf(v);
+  const uint32_t magnitude = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) +
+                             (a > 5.0f);
+  return ((float_bits(v) >> 31) << 3) | magnitude;
+}
+
+// The block's e4m3 scale byte from its absmax.
+VLLM_OPS_HOST_DEVICE uint8_t block_scale_bits(float amax, float global_scale) {
+  constexpr float kRcp6 = 1.0f / kE2m1Max;  // fp32(1/6), rounded once at compile time
+  const auto sf = quant::float_to_fp8_sat<quant::Fp8E4m3fn>(global_scale * (amax * kRcp6));
+  return sf.x;
+}
+
+// The factor that takes the block's values onto the e2m1 grid.
+VLLM_OPS_HOST_DEVICE float block_inverse_scale(uint8_t scale_bits, float global_scale) {
+  if (scale_bits == 0) return 0.0f;
+  const float sf = static_cast<float>(quant::Fp8E4m3fn(scale_bits, quant::Fp8E4m3fn::from_bits()));
+  return 1.0f / (sf * (1.0f / global_scale));
+}
+
+// One block: 16 values (already fp32) to its scale byte and eight bytes of codes.
+VLLM_OPS_HOST_DEVICE void quantize_block(const float (&x)[kBlock], float global_scale, uint8_t& scale_bits,
+                                         uint32_t (&packed)[2]) {
+  float amax = 0.0f;
+  for (int i = 0; i < kBlock; ++i) amax = fmaxf(amax, fabsf(x[i]));
+  scale_bits = block_scale_bits(amax, global_scale);
+  const float inv = block_inverse_scale(scale_bits, global_scale);
+  packed[0] = packed[1] = 0;
+  for (int i = 0; i < kBlock; ++i) packed[i / 8] |= e2m1_code(x[i] * inv) << (4 * (i % 8));
+}
+
+// Byte offset of scale (row, col) in the 128 x 4 tiled layout that Blackwell's block-scaled MMA
+// reads: tiles of 128 rows x 4 scale columns, 512 bytes each, row-major over the tiles; inside a
+// tile, row r sits at (r % 32) * 16 + (r / 32) * 4 and column c at + c.
+VLLM_OPS_HOST_DEVICE int64_t swizzled_scale_offset(int64_t row, int64_t col, int64_t padded_cols) {
+  const int64_t tile = (row / 128) * (padded_cols / 4) + col / 4;
+  return tile * 512 + (row % 32) * 16 + ((row / 32) % 4) * 4 + col % 4;
+}
+
+}  // namespace vllm_ops::fp4

@@ -1,0 +1,138 @@
+// scaled_fp4_quant on CUDA (a CUDA-only family: CMake lists this file for the cuda target only
+// and torch_bindings.cpp registers it under the CUDA fence). The math is nvfp4_math.h; e2m1 is
+// converted in software, so every arch in the wheel runs it (vLLM's kernel needs Blackwell's
+// cvt.e2m1x2 and has no Hopper path). One thread per 16-element block: two 16-byte loads, one
+// 8-byte store of codes and one scale byte. The threads also cover the padding of the swizzled
+// scale layout (rows to a multiple of 128, scale columns to a multiple of 4) and of a wider
+// output (vLLM's padded_n), writing zeros there, so no byte of either output is left unwritten.
+
+#include <torch/csrc/stable/accelerator.h>
+#include <torch/csrc/stable/ops.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "../../../dispatch_utils.h"
+#include "../../../gpu_runtime.h"
+#include "../../ops.h"
+#include "../../tensor_checks.h"
+#include "nvfp4_math.h"
+
+namespace vllm_ops {
+namespace {
+
+using torch::headeronly::ScalarType;
+
+constexpr int kThreads = 256;
+
+struct Fp4Shape {
+  int64_t m, n, n_out;          // rows, input columns, output columns (>= n)
+  int64_t scale_rows, scale_cols;  // the scale grid the kernel writes, padding included
+  bool swizzled;
+  int64_t scale_bytes() const { return scale_rows * scale_cols; }
+};
+
+Fp4Shape shape_of(const Tensor& input, int64_t n_out, bool swizzled) {
+  const int64_t m = input.size(0), cols = n_out / fp4::kBlock;
+  const auto round_up = [](int64_t v, int64_t to) { return (v + to - 1) / to * to; };
+  return {m, input.size(1), n_out, swizzled ? round_up(m, 128) : m, swizzled ? round_up(cols, 4) : cols, swizzled};
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+nvfp4_quant_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, uint8_t* __restrict__ codes,
+                   uint8_t* __restrict__ scales, Fp4Shape s) {
+  const float g = *global_scale;
+  const int64_t in_blocks = s.n / fp4::kBlock, out_blocks = s.n_out / fp4::kBlock;
+  const int64_t items = s.scale_rows * s.scale_cols;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < items; i += int64_t{gridDim.x} * kThreads) {
+    const int64_t row = i / s.scale_cols, col = i % s.scale_cols;
+    uint8_t scale_bits = 0;
+    uint32_t packed[2] = {0, 0};
+    if (row < s.m && col < in_blocks) {
+      alignas(16) T v[fp4::kBlock];
+      const uint4* src = reinterpret_cast<const uint4*>(input + row * s.n + col * fp4::kBlock);
+      reinterpret_cast<uint4*>(v)[0] = src[0];
+      reinterpret_cast<uint4*>(v)[1] = src[1];
+      float x[fp4::kBlock];
+#pragma unroll
+      for (int e = 0; e < fp4::kBlock; ++e) x[e] = static_cast<float>(v[e]);
+      fp4::quantize_block(x, g, scale_bits, packed);
+    }
+    if (row < s.m && col < out_blocks)
+      *reinterpret_cast<uint2*>(codes + row * (s.n_out / 2) + col * (fp4::kBlock / 2)) = make_uint2(packed[0], packed[1]);
+    scales[s.swizzled ? fp4::swizzled_scale_offset(row, col, s.scale_cols) : i] = scale_bits;
+  }
+}
+
+void check_input(const char* op, const Tensor& input, const Tensor& input_scale) {
+  check_dtype_in(op, "input", input, {ScalarType::Half, ScalarType::BFloat16});
+  TORCH_UTILS_CHECK(input.is_cuda(), op, ": input must be a CUDA tensor, got ", device_str(input.device()));
+  TORCH_UTILS_CHECK(input.dim() == 2, op, ": input must be 2-D [m, n], got shape ", shape_str(input));
+  TORCH_UTILS_CHECK(input.size(1) % fp4::kBlock == 0, op, ": n (input.size(1) = ", input.size(1),
+                    ") must be a multiple of 16, the NVFP4 block");
+  check_contiguous(op, "input", input);
+  check_aligned(op, "input", input, 16, " (16-byte loads of each 16-element block)");
+  check_dtype_in(op, "input_scale", input_scale, {ScalarType::Float});
+  check_same_device(op, "input_scale", input_scale, "input", input);
+  TORCH_UTILS_CHECK(input_scale.numel() >= 1, op, ": input_scale must hold the global scale (>= 1 element), got shape ",
+                    shape_str(input_scale));
+}
+
+void launch(const Tensor& input, const Tensor& input_scale, const Fp4Shape& s, Tensor& output, Tensor& output_scale) {
+  const int64_t items = s.scale_rows * s.scale_cols;
+  if (items == 0) return;
+  const int device = input.get_device_index();
+  torch::stable::accelerator::DeviceGuard guard(device);
+  const gpuStream_t stream = current_gpu_stream(device);
+  const int64_t max_blocks = int64_t{multiprocessor_count(device)} * (2048 / kThreads) * 4;
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads));
+  dispatch_half_types(input.scalar_type(), [&](auto dtype_tag) {
+    using scalar_t = decltype(dtype_tag);
+    nvfp4_quant_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
+        static_cast<const scalar_t*>(input.const_data_ptr()), static_cast<const float*>(input_scale.const_data_ptr()),
+        static_cast<uint8_t*>(output.mutable_data_ptr()), static_cast<uint8_t*>(output_scale.mutable_data_ptr()), s);
+  });
+  VLLM_OPS_GPU_CHECK(gpuGetLastError());
+}
+
+}  // namespace
+
+void scaled_fp4_quant_out(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout, Tensor& output,
+                          Tensor& output_scale) {
+  constexpr const char* op = "scaled_fp4_quant";
+  check_input(op, input, input_scale);
+  check_dtype_in(op, "output", output, {ScalarType::Byte});
+  check_same_device(op, "output", output, "input", input);
+  TORCH_UTILS_CHECK(output.dim() == 2 && output.size(0) == input.size(0) && 2 * output.size(1) >= input.size(1) &&
+                        (2 * output.size(1)) % fp4::kBlock == 0,
+                    op, ": output must be [m = ", input.size(0), ", n_out / 2] with n_out >= n = ", input.size(1),
+                    " a multiple of 16 (two codes per byte), got shape ", shape_str(output));
+  check_contiguous(op, "output", output);
+  check_aligned(op, "output", output, 8, " (8-byte stores of each block's codes)");
+  const Fp4Shape s = shape_of(input, 2 * output.size(1), is_sf_swizzled_layout);
+  check_same_device(op, "output_scale", output_scale, "input", input);
+  check_contiguous(op, "output_scale", output_scale);
+  // Only the bytes matter (vLLM passes int32 for the swizzled layout, uint8 for the linear one).
+  TORCH_UTILS_CHECK(output_scale.numel() * output_scale.element_size() == s.scale_bytes(), op, ": output_scale must hold ",
+                    s.scale_rows, " x ", s.scale_cols, " scale bytes (", is_sf_swizzled_layout ? "swizzled" : "linear",
+                    " layout), got shape ", shape_str(output_scale), " of ", output_scale.element_size(), "-byte elements");
+  check_no_overlap(op, "output", output, "input", input);
+  check_no_overlap(op, "output_scale", output_scale, "input", input);
+  check_no_overlap(op, "output_scale", output_scale, "output", output);
+  launch(input, input_scale, s, output, output_scale);
+}
+
+std::tuple<Tensor, Tensor> scaled_fp4_quant(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout) {
+  check_input("scaled_fp4_quant", input, input_scale);
+  const Fp4Shape s = shape_of(input, input.size(1), is_sf_swizzled_layout);
+  Tensor output = torch::stable::new_empty(input, {s.m, s.n / 2}, ScalarType::Byte);
+  // As vLLM allocates them: int32 words of four scale bytes when swizzled, bytes when linear.
+  Tensor output_scale = is_sf_swizzled_layout
+                            ? torch::stable::new_empty(input, {s.scale_rows, s.scale_cols / 4}, ScalarType::Int)
+                            : torch::stable::new_empty(input, {s.scale_rows, s.scale_cols}, ScalarType::Byte);
+  launch(input, input_scale, s, output, output_scale);
+  return {output, output_scale};
+}
+
+}  // namespace vllm_ops
