@@ -1,5 +1,5 @@
-"""A small pass over the CUDA-only kernels (AWQ, permute_cols) for compute-sanitizer: every
-dtype and path on shapes small enough to run under the tools."""
+"""A small pass over the CUDA-only kernels (AWQ, permute_cols, scaled_fp4_quant) for
+compute-sanitizer: every dtype and path on shapes small enough to run under the tools."""
 
 import sys
 from pathlib import Path
@@ -23,5 +23,11 @@ for dtype in (torch.float16, torch.bfloat16):
     ops.permute_cols(torch.randn(9 * 64 + 1, dtype=dtype, device="cuda")[1:].view(9, 64), perm)
     perm[0] = 64  # out of range: a zero column, no read past the row
     ops.permute_cols(a, perm)
+    g = torch.tensor([3.0], device="cuda")
+    for m, n in ((1, 16), (130, 48), (5, 4096)):  # one block; padded rows and scale columns; a wide row
+        x = torch.randn(m, n, dtype=dtype, device="cuda")
+        for swizzled in (True, False):
+            ops.scaled_fp4_quant(x, g, swizzled)
+            vllm_ops.scaled_fp4_quant(x, g, swizzled, padded_n=n + 32)  # zero-padded output columns
 torch.cuda.synchronize()
 print("sanitize pass done")
