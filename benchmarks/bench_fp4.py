@@ -58,16 +58,16 @@ def main():
     for dtype in (torch.float16, torch.bfloat16):
         for m, n in SHAPES:
             moved_in = m * n * 2
-            sets = common.rotating_sets(lambda m=m, n=n: torch.randn(m, n, device="cuda", dtype=dtype), moved_in)
+            sets = common.rotating_sets(lambda m=m, n=n, dtype=dtype: torch.randn(m, n, device="cuda", dtype=dtype), moved_in)
             g = torch.tensor([448.0 * 6.0 / 4.0], device="cuda")
             for swizzled in (True, False):
                 moved = moved_in + m * n // 2 + scale_bytes(m, n, swizzled)
                 row = {"dtype": str(dtype).removeprefix("torch."), "m": m, "n": n,
                        "layout": "swizzled" if swizzled else "linear"}
-                mine = lambda x, s=swizzled: ours.scaled_fp4_quant(x, g, s)  # noqa: E731
+                mine = lambda x, s=swizzled, g=g: ours.scaled_fp4_quant(x, g, s)  # noqa: E731
                 arg_sets = [(x,) for x in sets]
                 if why_not_vllm is None:
-                    theirs = lambda x, s=swizzled: vllm.scaled_fp4_quant(x, g, s)  # noqa: E731
+                    theirs = lambda x, s=swizzled, g=g: vllm.scaled_fp4_quant(x, g, s)  # noqa: E731
                     row["ours_us"], row["vllm_us"] = common.time_pair_us(mine, theirs, arg_sets)
                     row["speedup_vs_vllm"] = row["vllm_us"] / row["ours_us"]
                 else:
