@@ -58,7 +58,8 @@ def main():
     for dtype in (torch.float16, torch.bfloat16):
         for m, n in SHAPES:
             moved_in = m * n * 2
-            sets = common.rotating_sets(lambda m=m, n=n, dtype=dtype: torch.randn(m, n, device="cuda", dtype=dtype), moved_in)
+            sets = common.rotating_sets(
+                lambda m=m, n=n, dtype=dtype: torch.randn(m, n, device="cuda", dtype=dtype), moved_in)
             g = torch.tensor([448.0 * 6.0 / 4.0], device="cuda")
             for swizzled in (True, False):
                 moved = moved_in + m * n // 2 + scale_bytes(m, n, swizzled)
