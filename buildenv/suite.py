@@ -53,8 +53,9 @@ def run_under_torch(artifact_dir: Path, torch_version: str, pytest_args: str = "
     wheels = sorted(artifact_dir.glob("*.whl"))
     with tempfile.TemporaryDirectory(prefix="vllm-ops-xver-") as tmp:
         work = Path(tmp)
-        for name in ("buildenv", "tests", "pyproject.toml") if wheels else ("vllm_ops", "buildenv", "tests",
-                                                                             "pyproject.toml"):
+        # csrc: tests/test_fp4.py compiles the FP4 math header for the host.
+        for name in ("buildenv", "tests", "csrc", "pyproject.toml") if wheels else (
+                "vllm_ops", "buildenv", "tests", "csrc", "pyproject.toml"):
             src = REPO_ROOT / name
             (shutil.copytree if src.is_dir() else shutil.copyfile)(src, work / name)
         if wheels:
@@ -74,7 +75,7 @@ def run_under_torch(artifact_dir: Path, torch_version: str, pytest_args: str = "
 def image_command(pytest_args: str) -> str:
     """Copy the package and tests out of the read-only source, drop in the artifact, run pytest."""
     return (
-        "set -e; mkdir -p /tmp/w && cp -r /src/vllm_ops /src/buildenv /src/tests /src/pyproject.toml /tmp/w/ "
+        "set -e; mkdir -p /tmp/w && cp -r /src/vllm_ops /src/buildenv /src/tests /src/csrc /src/pyproject.toml /tmp/w/ "
         f"&& cp {container.DIST}/{LIBRARY_NAME} {container.DIST}/{BUILD_INFO_NAME} /tmp/w/vllm_ops/ "
         f"&& cd /tmp/w && python3 -m pytest -p no:cacheprovider --ignore=tests/toolchain {pytest_args}"
     )
