@@ -57,6 +57,20 @@ def test_per_token_matches_reference(with_ub, lead, hidden, dtype, fp8, device):
     assert_same_bits(out, rq)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_dynamic_per_tensor_takes_a_longer_scale_buffer(device):
+    """issue 18: vLLM's own tests pass a [tokens, 1] buffer to dynamic_scaled_fp8_quant and read
+    element 0; the rest of the buffer is left as it was."""
+    x = make_input((7,), 64, torch.float16, device)
+    scale = torch.full((7, 1), -5.0, device=device)
+    out = torch.empty(7, 64, dtype=torch.float8_e4m3fn, device=device)
+    ops.dynamic_scaled_fp8_quant(out, x, scale)
+    rq, rscale = ref.dynamic_scaled_fp8_quant(x.cpu())
+    assert_same_bits(scale[:1, 0], rscale)
+    assert (scale[1:] == -5.0).all()
+    assert_same_bits(out, rq)
+
+
 @pytest.mark.parametrize("bound", [float("nan"), -1.0, 0.0, float("inf")], ids=["nan", "negative", "zero", "inf"])
 def test_per_token_scale_ub_edge_values_take_effect(bound):
     """issue 18: a NaN bound was dropped by fminf (the cap silently off); now its scales are NaN,
@@ -218,7 +232,7 @@ def _per_token(out=None, x=None, scale=None, ub=None):
         (lambda: _static(scale=torch.ones(2, 2), group_shape=[1, 4]), r"static_scaled_fp8_quant: group_shape \[1, 4\] must match the groups of scale of shape \[2, 2\]"),
         (lambda: _static(scale=torch.ones(2, 2), group_shape=[1, 2, 3]), r"static_scaled_fp8_quant: group_shape must have 2 entries"),
         (lambda: _static(scale=torch.ones(2, 2, 2)), r"static_scaled_fp8_quant: scale must be 0-D, 1-D or 2-D, got shape \[2, 2, 2\]"),
-        (lambda: ops.dynamic_scaled_fp8_quant(torch.empty(4, 8, dtype=torch.float8_e4m3fn), torch.ones(4, 8), torch.empty(2)), r"dynamic_scaled_fp8_quant: scale must have 1 element"),
+        (lambda: ops.dynamic_scaled_fp8_quant(torch.empty(4, 8, dtype=torch.float8_e4m3fn), torch.ones(4, 8), torch.empty(0)), r"dynamic_scaled_fp8_quant: scale must have at least 1 element \(the per-tensor scale is written to element 0\), got shape \[0\]"),
         (lambda: _per_token(scale=torch.empty(3)), r"dynamic_per_token_scaled_fp8_quant: scale must have at least one element per row of input \(4\), got shape \[3\]"),
         (lambda: _per_token(scale=torch.empty(4, 2)[:, 0]), r"dynamic_per_token_scaled_fp8_quant: scale must be contiguous"),
         (lambda: _per_token(ub=torch.tensor([1.0, 2.0])), r"dynamic_per_token_scaled_fp8_quant: scale_ub must have 1 element"),

@@ -285,7 +285,10 @@ void QuantOps<B>::dynamic_scaled_fp8_quant(Tensor& out, const Tensor& input, Ten
   constexpr const char* op = "dynamic_scaled_fp8_quant";
   const RowLayout2D l = check_fp8_rows(op, out, input);
   check_written_side(op, "scale", scale, ScalarType::Float, input, out);
-  check_numel(op, "scale", scale, 1, "one per-tensor scale");
+  // As vLLM: any buffer of at least one element (its tests pass [tokens, 1]); the per-tensor
+  // scale goes to element 0 and the rest is left as it was.
+  TORCH_UTILS_CHECK(scale.numel() >= 1, op, ": scale must have at least 1 element (the per-tensor scale is "
+                    "written to element 0), got shape ", shape_str(scale));
   float* s = static_cast<float*>(scale.mutable_data_ptr());
   dispatch_fp8(op, out, input, [&](auto fp8, auto in) {
     using T = decltype(in);
