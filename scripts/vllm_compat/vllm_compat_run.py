@@ -7,7 +7,6 @@ See scripts/vllm-compat.sh for usage and exit codes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,9 @@ SDIST_NAME = f"vllm-{VLLM_VERSION}.tar.gz"
 PYPI = os.environ.get("VLLM_COMPAT_PYPI", "https://pypi.org/pypi")
 ADAPTER_DIR = Path(__file__).resolve().parent
 REPO_ROOT = ADAPTER_DIR.parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+from buildenv.files import sha256_file  # noqa: E402
+
 DEFAULT_FILES = (
     "tests/kernels/core/test_activation.py",
     "tests/kernels/quantization/test_int8_quant.py",
@@ -81,14 +83,6 @@ def sdist_release() -> tuple[str, str]:
     raise HarnessError(f"PyPI lists no .tar.gz sdist for vllm {VLLM_VERSION}")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_sdist(cache: Path, seed: Path | None) -> tuple[Path, str]:
     """The verified sdist in the cache, downloaded (or copied from `seed`) when missing.
 
@@ -97,7 +91,7 @@ def fetch_sdist(cache: Path, seed: Path | None) -> tuple[Path, str]:
     tarball, record = cache / SDIST_NAME, cache / f"{SDIST_NAME}.sha256"
     if tarball.exists() and record.exists():
         expected = record.read_text().split()[0]
-        if sha256_of(tarball) == expected:
+        if sha256_file(tarball) == expected:
             return tarball, expected
         log(f"cached {tarball} does not match its recorded sha256: fetching again")
     url, expected = sdist_release()
@@ -115,7 +109,7 @@ def fetch_sdist(cache: Path, seed: Path | None) -> tuple[Path, str]:
                 shutil.copyfileobj(response, out, 1 << 20)
         except (urllib.error.URLError, OSError) as exc:
             raise HarnessError(f"download of {url} failed: {exc}") from None
-    actual = sha256_of(part)
+    actual = sha256_file(part)
     if actual != expected:
         part.unlink()  # a corrupt cached copy included: the next run downloads afresh
         raise HarnessError(f"sha256 mismatch for {SDIST_NAME}: PyPI says {expected}, the file has {actual}")
