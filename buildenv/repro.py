@@ -58,11 +58,14 @@ def check(client, cfg: EnvConfig, target: str, log: Log = print, keep: bool = Fa
     root = Path(tempfile.mkdtemp(prefix="vllm-ops-repro-"))
     try:
         hashes, libraries, wheel_hashes, seconds = [], [], [], []
-        for variant in VARIANTS:
-            start = time.monotonic()
-            checkout = root / f"checkout-{variant['name']}" / "nested" / "vllm-ops"
-            build_dir = root / f"build-{variant['name']}-{target}"
+        # Both checkouts are taken now: the second build starts tens of minutes later (the full
+        # CUDA arch list), and an edit to the working tree in between made the two differ.
+        checkouts = [root / f"checkout-{variant['name']}" / "nested" / "vllm-ops" for variant in VARIANTS]
+        for checkout in checkouts:
             export_tree(checkout)
+        for variant, checkout in zip(VARIANTS, checkouts, strict=True):
+            start = time.monotonic()
+            build_dir = root / f"build-{variant['name']}-{target}"
             build_dir.mkdir(parents=True)
             os.chmod(build_dir, 0o777)  # the second variant builds as another user
             log(f"repro {target}: build {variant['name']} in {checkout} as {variant['user'] or 'caller'}, "
