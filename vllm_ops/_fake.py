@@ -173,12 +173,11 @@ def _scaled_fp4_quant(input, input_scale, is_sf_swizzled_layout):
     _check(input.dim() == 2 and input.size(1) % 16 == 0, op,
            f"input must be 2-D [m, n] with n a multiple of 16, got shape {list(input.shape)}")
     _check(input_scale.dtype == torch.float32, op, f"input_scale must have dtype Float, got {input_scale.dtype}")
+    from .fp4 import scale_buffer  # noqa: PLC0415  (fp4 imports the loaded namespace)
+
     m, n = input.shape
-    if is_sf_swizzled_layout:
-        scale = input.new_empty(((m + 127) // 128 * 128, (n // 16 + 3) // 4), dtype=torch.int32)
-    else:
-        scale = input.new_empty((m, n // 16), dtype=torch.uint8)
-    return input.new_empty((m, n // 2), dtype=torch.uint8), scale
+    shape, dtype = scale_buffer(m, n, is_sf_swizzled_layout)
+    return input.new_empty((m, n // 2), dtype=torch.uint8), input.new_empty(shape, dtype=dtype)
 
 
 _RETURNING = {

@@ -16,6 +16,14 @@ def _round_up(v: int, m: int) -> int:
     return (v + m - 1) // m * m
 
 
+def scale_buffer(m: int, n_out: int, swizzled: bool) -> tuple[tuple[int, int], torch.dtype]:
+    """Shape and dtype of the scale tensor vLLM allocates: int32 words of four e4m3 bytes over
+    the padded 128 x 4 grid when swizzled, bytes [m, n_out / 16] when linear."""
+    if swizzled:
+        return (_round_up(m, 128), _round_up(n_out // 16, 4) // 4), torch.int32
+    return (m, n_out // 16), torch.uint8
+
+
 def scaled_fp4_quant(input: torch.Tensor, input_scale: torch.Tensor, is_sf_swizzled_layout: bool = True,
                      padded_n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """input [..., n] fp16/bf16 (n a multiple of 16), input_scale fp32 holding g ->
@@ -33,10 +41,7 @@ def scaled_fp4_quant(input: torch.Tensor, input_scale: torch.Tensor, is_sf_swizz
     x = input.reshape(-1, n)
     m = x.shape[0]
     output = torch.empty((m, n_out // 2), dtype=torch.uint8, device=input.device)
-    if is_sf_swizzled_layout:
-        scale = torch.empty((_round_up(m, 128), _round_up(n_out // 16, 4) // 4), dtype=torch.int32,
-                            device=input.device)
-    else:
-        scale = torch.empty((m, n_out // 16), dtype=torch.uint8, device=input.device)
+    shape, dtype = scale_buffer(m, n_out, is_sf_swizzled_layout)
+    scale = torch.empty(shape, dtype=dtype, device=input.device)
     ops.scaled_fp4_quant.out(x, input_scale, is_sf_swizzled_layout, output=output, output_scale=scale)
     return output, scale.view(torch.float8_e4m3fn)
