@@ -67,7 +67,7 @@ struct GgufLauncher<CpuBackend> {
               for (int c = 0; c < Traits::kBlockElems / kChunk; ++c) {
                 Chunk ch;
                 Traits::decode(blk, c, ch);
-                for (int k = 0; k < kChunk; ++k) store(dst + c * kChunk + k, gguf::chunk_element(ch, k));
+                for (int k = 0; k < kChunk; ++k) store(dst + c * kChunk + k, gguf::chunk_element<Traits>(ch, k));
               }
             }
           }

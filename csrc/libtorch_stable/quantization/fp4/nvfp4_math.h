@@ -73,8 +73,10 @@ VLLM_OPS_HOST_DEVICE void quantize_block(const float (&x)[kBlock], float global_
 // Byte offset of scale (row, col) in the 128 x 4 tiled layout that Blackwell's block-scaled MMA
 // reads: tiles of 128 rows x 4 scale columns, 512 bytes each, row-major over the tiles; inside a
 // tile, row r sits at (r % 32) * 16 + (r / 32) * 4 and column c at + c.
-VLLM_OPS_HOST_DEVICE int64_t swizzled_scale_offset(int64_t row, int64_t col, int64_t padded_cols) {
-  const int64_t tile = (row / 128) * (padded_cols / 4) + col / 4;
+// Index is the caller's unsigned or signed integer type (the kernel takes 32 bits when it can).
+template <typename Index>
+VLLM_OPS_HOST_DEVICE Index swizzled_scale_offset(Index row, Index col, Index padded_cols) {
+  const Index tile = (row / 128) * (padded_cols / 4) + col / 4;
   return tile * 512 + (row % 32) * 16 + ((row / 32) % 4) * 4 + col % 4;
 }
 

@@ -38,20 +38,23 @@ Fp4Shape shape_of(const Tensor& input, int64_t n_out, bool swizzled) {
   return {m, input.size(1), n_out, swizzled ? round_up(m, 128) : m, swizzled ? round_up(cols, 4) : cols, swizzled};
 }
 
-template <typename T>
+// Index: uint32_t when every scale index fits (the host checks), else int64_t. A 64-bit division
+// by the run-time column count costs more than a block's whole quantization.
+template <typename T, typename Index>
 __global__ void __launch_bounds__(kThreads)
 nvfp4_quant_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, uint8_t* __restrict__ codes,
                    uint8_t* __restrict__ scales, Fp4Shape s) {
   const float g = *global_scale;
-  const int64_t in_blocks = s.n / fp4::kBlock, out_blocks = s.n_out / fp4::kBlock;
-  const int64_t items = s.scale_rows * s.scale_cols;
-  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < items; i += int64_t{gridDim.x} * kThreads) {
-    const int64_t row = i / s.scale_cols, col = i % s.scale_cols;
+  const Index in_blocks = static_cast<Index>(s.n / fp4::kBlock), out_blocks = static_cast<Index>(s.n_out / fp4::kBlock);
+  const Index items = static_cast<Index>(s.scale_rows * s.scale_cols), scale_cols = static_cast<Index>(s.scale_cols);
+  const Index m = static_cast<Index>(s.m);
+  for (Index i = blockIdx.x * Index{kThreads} + threadIdx.x; i < items; i += Index{gridDim.x} * kThreads) {
+    const Index row = i / scale_cols, col = i % scale_cols;
     uint8_t scale_bits = 0;
     uint32_t packed[2] = {0, 0};
-    if (row < s.m && col < in_blocks) {
+    if (row < m && col < in_blocks) {
       alignas(16) T v[fp4::kBlock];
-      const uint4* src = reinterpret_cast<const uint4*>(input + row * s.n + col * fp4::kBlock);
+      const uint4* src = reinterpret_cast<const uint4*>(input + int64_t{row} * s.n + int64_t{col} * fp4::kBlock);
       reinterpret_cast<uint4*>(v)[0] = src[0];
       reinterpret_cast<uint4*>(v)[1] = src[1];
       float x[fp4::kBlock];
@@ -59,9 +62,10 @@ nvfp4_quant_kernel(const T* __restrict__ input, const float* __restrict__ global
       for (int e = 0; e < fp4::kBlock; ++e) x[e] = static_cast<float>(v[e]);
       fp4::quantize_block(x, g, scale_bits, packed);
     }
-    if (row < s.m && col < out_blocks)
-      *reinterpret_cast<uint2*>(codes + row * (s.n_out / 2) + col * (fp4::kBlock / 2)) = make_uint2(packed[0], packed[1]);
-    scales[s.swizzled ? fp4::swizzled_scale_offset(row, col, s.scale_cols) : i] = scale_bits;
+    if (row < m && col < out_blocks)
+      *reinterpret_cast<uint2*>(codes + int64_t{row} * (s.n_out / 2) + int64_t{col} * (fp4::kBlock / 2)) =
+          make_uint2(packed[0], packed[1]);
+    scales[s.swizzled ? fp4::swizzled_scale_offset(row, col, scale_cols) : i] = scale_bits;
   }
 }
 
@@ -89,7 +93,10 @@ void launch(const Tensor& input, const Tensor& input_scale, const Fp4Shape& s, T
   const auto blocks = static_cast<unsigned>(std::min<int64_t>(max_blocks, (items + kThreads - 1) / kThreads));
   dispatch_half_types(input.scalar_type(), [&](auto dtype_tag) {
     using scalar_t = decltype(dtype_tag);
-    nvfp4_quant_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(
+    // 32-bit indices while the loop's last index plus one grid stride stays below 2^32.
+    const bool narrow = items + int64_t{blocks} * kThreads < (int64_t{1} << 32);
+    const auto kernel = narrow ? nvfp4_quant_kernel<scalar_t, uint32_t> : nvfp4_quant_kernel<scalar_t, int64_t>;
+    kernel<<<blocks, kThreads, 0, stream>>>(
         static_cast<const scalar_t*>(input.const_data_ptr()), static_cast<const float*>(input_scale.const_data_ptr()),
         static_cast<uint8_t*>(output.mutable_data_ptr()), static_cast<uint8_t*>(output_scale.mutable_data_ptr()), s);
   });

@@ -5,8 +5,12 @@
 #include <torch/csrc/stable/accelerator.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "gguf_gpu.h"
+#ifndef USE_ROCM
+  #include "../../../gpu_mma.h"
+#endif
 
 namespace vllm_ops {
 namespace {
@@ -21,21 +25,59 @@ __device__ __forceinline__ void store_vectors(const T (&v)[n], T* dst) {
   for (int q = 0; q < n * int{sizeof(T)} / 16; ++q) reinterpret_cast<uint4*>(dst)[q] = reinterpret_cast<const uint4*>(v)[q];
 }
 
+// Chunk i's 16 elements into T, for the threads of a 32-lane group that call it together (i of
+// lane 2j even, lane 2j + 1 holding chunk i + 1; chunks is even, as every block has an even
+// number of chunks; the stores of i >= chunks are dropped).
+// On CUDA, fp16 and bf16 are converted in pairs (one packing conversion per two elements), and
+// the two lanes of a pair swap halves first: their chunks are 64 contiguous bytes, and with the
+// swap each 16-byte store instruction writes whole 32-byte sectors. Stored as decoded, every store
+// wrote half of each sector it touched, and the L2 took twice the sectors (ncu on the H200: L2
+// throughput at 70-74 % was the bound, DRAM at 20-26 %).
+template <class Traits, typename T>
+__device__ __forceinline__ void store_chunk(const gguf::Chunk& ch, T* out, int64_t i, int64_t chunks) {
+#ifndef USE_ROCM
+  if constexpr (!std::is_same_v<T, float>) {
+    alignas(16) uint32_t pairs[gguf::kChunk / 2];
+  #pragma unroll
+    for (int e = 0; e < gguf::kChunk / 2; ++e)
+      pairs[e] = TensorCore<T>::pair(gguf::chunk_element<Traits>(ch, 2 * e), gguf::chunk_element<Traits>(ch, 2 * e + 1));
+    const uint4 lo = reinterpret_cast<const uint4*>(pairs)[0], hi = reinterpret_cast<const uint4*>(pairs)[1];
+    const bool odd = i & 1;
+    const uint4 sent = odd ? lo : hi;
+    const uint4 got = {shfl_xor(sent.x, 1), shfl_xor(sent.y, 1), shfl_xor(sent.z, 1), shfl_xor(sent.w, 1)};
+    // Elements from the even lane's chunk start: the even lane writes 0-7 and 16-23 (its first
+    // half, then its partner's), the odd lane 8-15 (its partner's second half) and 24-31.
+    T* pair_out = out + (i & ~int64_t{1}) * gguf::kChunk;
+    if (i < chunks) {
+      *reinterpret_cast<uint4*>(pair_out + (odd ? 8 : 0)) = odd ? got : lo;
+      *reinterpret_cast<uint4*>(pair_out + (odd ? 24 : 16)) = odd ? hi : got;
+    }
+    return;
+  }
+#endif
+  if (i < chunks) {
+    alignas(16) T v[gguf::kChunk];
+#pragma unroll
+    for (int k = 0; k < gguf::kChunk; ++k) v[k] = static_cast<T>(gguf::chunk_element<Traits>(ch, k));
+    store_vectors(v, out + i * gguf::kChunk);
+  }
+}
+
 // The block formats: one thread per decoded chunk. Staging the blocks through shared memory with
 // 16-byte loads (as the mat-vec does) measured slower here on the H200 (geomean 0.77x over 19
-// types at 4096 x 4096): the kernel is bound by its 2-4 byte output per input byte, and the
-// block barriers cost more than the narrow loads. Two chunks per thread, a grid stride apart and
-// stored after both are decoded, measured slower too (Q4_0 0.45 of copy against 0.62).
+// types at 4096 x 4096), and so did two chunks per thread, a grid stride apart and stored after
+// both are decoded (Q4_0 0.45 of copy against 0.62). A 32-lane group loops while any of its lanes
+// has a chunk, so both lanes of every pair reach the exchange in store_chunk.
 template <class Traits, typename T>
 __global__ void dequant_chunks_kernel(const uint8_t* __restrict__ w, T* __restrict__ out, int64_t chunks) {
   constexpr int kChunksPerBlock = Traits::kBlockElems / gguf::kChunk;
-  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < chunks; i += int64_t{gridDim.x} * kThreads) {
-    gguf::Chunk ch;
-    Traits::decode(w + (i / kChunksPerBlock) * Traits::kBlockBytes, static_cast<int>(i % kChunksPerBlock), ch);
-    alignas(16) T v[gguf::kChunk];
-#pragma unroll
-    for (int k = 0; k < gguf::kChunk; ++k) v[k] = static_cast<T>(gguf::chunk_element(ch, k));
-    store_vectors(v, out + i * gguf::kChunk);
+  static_assert(kChunksPerBlock % 2 == 0, "store_chunk pairs the chunks of a block");
+  const int lane = threadIdx.x % 32;
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i - lane < chunks; i += int64_t{gridDim.x} * kThreads) {
+    gguf::Chunk ch{};
+    if (i < chunks)
+      Traits::decode(w + (i / kChunksPerBlock) * Traits::kBlockBytes, static_cast<int>(i % kChunksPerBlock), ch);
+    store_chunk<Traits>(ch, out, i, chunks);
   }
 }
 

@@ -114,10 +114,14 @@ VLLM_OPS_HOST_DEVICE float chunk_dot(const Chunk& w, const uint32_t* x) {
   return r;
 }
 
-// Element k of a decoded chunk, in the reference's rounding order (see gguf_blocks.h).
+// Element k of a decoded chunk, in the reference's rounding order (see gguf_blocks.h). The
+// offset-free types add nothing, as the reference does not: adding their 0 would turn a -0 into
+// +0 and costs one instruction per element.
+template <class Traits>
 VLLM_OPS_HOST_DEVICE float chunk_element(const Chunk& w, int k) {
-  const int8_t q = static_cast<int8_t>(w.w[k / 4] >> (8 * (k % 4)));
-  return add_rn(mul_rn(w.scale, static_cast<float>(q)), w.offset);
+  const float scaled = mul_rn(w.scale, lane_to_float(w.w[k / 4], k % 4));
+  if constexpr (Traits::kHasOffset) return add_rn(scaled, w.offset);
+  else return scaled;
 }
 
 }  // namespace vllm_ops::gguf

@@ -187,7 +187,7 @@ fused_mma_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t ro
                        (chunk * gguf::kChunk % Traits::kBlockElems) / gguf::kChunk, ch);
         uint32_t h[8];
 #pragma unroll
-        for (int e = 0; e < 8; ++e) h[e] = TC::pair(gguf::chunk_element(ch, 2 * e), gguf::chunk_element(ch, 2 * e + 1));
+        for (int e = 0; e < 8; ++e) h[e] = TC::pair(gguf::chunk_element<Traits>(ch, 2 * e), gguf::chunk_element<Traits>(ch, 2 * e + 1));
         // Lane t even decoded row g, odd row g + 8; each needs 8 elements of both rows.
         uint32_t row_g[4], row_g8[4];
 #pragma unroll

@@ -12,15 +12,16 @@ template <int kAlign>
 VLLM_OPS_HOST_DEVICE void two_bit_planes(const uint8_t* qs, int c, Chunk& out) {
   const uint8_t* p = qs + 32 * (c / 8) + 16 * (c % 2);
   const int shift = 2 * ((c % 8) / 2);
-  for (int j = 0; j < 4; ++j) out.w[j] = (load_u32<kAlign>(p + 4 * j) >> shift) & 0x03030303u;
+  load_words<kAlign>(p, out.w);
+  for (int j = 0; j < 4; ++j) out.w[j] = (out.w[j] >> shift) & 0x03030303u;
 }
 
 // One bit per element from 32 bytes: bit i of byte b is element 32 i + b. Returns the flags of
 // chunk c as byte lanes (0 or 1) in w.
 template <int kAlign>
-VLLM_OPS_HOST_DEVICE void bit_plane(const uint8_t* bits, int c, uint32_t w[4]) {
-  for (int j = 0; j < 4; ++j)
-    w[j] = (load_u32<kAlign>(bits + 16 * (c % 2) + 4 * j) >> (c / 2)) & 0x01010101u;
+VLLM_OPS_HOST_DEVICE void bit_plane(const uint8_t* bits, int c, uint32_t (&w)[4]) {
+  load_words<kAlign>(bits + 16 * (c % 2), w);
+  for (int j = 0; j < 4; ++j) w[j] = (w[j] >> (c / 2)) & 0x01010101u;
 }
 
 // Q4_K and Q5_K nibbles: 32-byte group g holds elements 64 g + b (low nibble) and 64 g + 32 + b
@@ -29,7 +30,8 @@ template <int kAlign>
 VLLM_OPS_HOST_DEVICE void k_nibbles(const uint8_t* qs, int c, Chunk& out) {
   const uint8_t* p = qs + 32 * (c / 4) + 16 * (c % 2);
   const int shift = 4 * ((c / 2) % 2);
-  for (int j = 0; j < 4; ++j) out.w[j] = (load_u32<kAlign>(p + 4 * j) >> shift) & 0x0F0F0F0Fu;
+  load_words<kAlign>(p, out.w);
+  for (int j = 0; j < 4; ++j) out.w[j] = (out.w[j] >> shift) & 0x0F0F0F0Fu;
 }
 
 // The 6-bit scale and minimum of 32-element sub-block j from Q4_K/Q5_K's 12 scale bytes.
@@ -111,9 +113,12 @@ struct Q6_K {  // ql @0, qh @128, scales: 16 int8 @192, d @208; element = d sc (
     const int half = c / 8, r = c % 8;
     const uint8_t* ql = b + 64 * half + 16 * (r % 4);
     const uint8_t* qh = b + 128 + 32 * half + 16 * (r % 2);
+    uint32_t low_words[4], high_words[4];
+    load_words<kAlign>(ql, low_words);
+    load_words<kAlign>(qh, high_words);
     for (int j = 0; j < 4; ++j) {
-      const uint32_t lo = (load_u32<kAlign>(ql + 4 * j) >> (4 * (r / 4))) & 0x0F0F0F0Fu;
-      const uint32_t hi = (load_u32<kAlign>(qh + 4 * j) >> (2 * (r / 2))) & 0x03030303u;
+      const uint32_t lo = (low_words[j] >> (4 * (r / 4))) & 0x0F0F0F0Fu;
+      const uint32_t hi = (high_words[j] >> (2 * (r / 2))) & 0x03030303u;
       out.w[j] = centered<6>(lo | (hi << 4));
     }
     out.scale = mul_rn(load_half(b + 208), static_cast<float>(static_cast<int8_t>(b[192 + c])));

@@ -11,7 +11,8 @@ namespace vllm_ops::gguf::types {
 // block are the low nibbles, 16-31 the high ones.
 template <int kAlign>
 VLLM_OPS_HOST_DEVICE void nibbles(const uint8_t* qs, int c, Chunk& out) {
-  for (int j = 0; j < 4; ++j) out.w[j] = (load_u32<kAlign>(qs + 4 * j) >> (4 * c)) & 0x0F0F0F0Fu;
+  load_words<kAlign>(qs, out.w);
+  for (int j = 0; j < 4; ++j) out.w[j] = (out.w[j] >> (4 * c)) & 0x0F0F0F0Fu;
 }
 
 // Q5's fifth bits: bit e of the 32-bit word qh belongs to element e.
@@ -47,8 +48,10 @@ struct Q5_0 {  // d @0, qh: u32 @2, qs @6; element = d * ((nibble | bit << 4) - 
   static constexpr int kBlockElems = 32, kBlockBytes = 2 + 4 + 16, kAlign = 2;
   static constexpr bool kHasOffset = false;
   VLLM_OPS_HOST_DEVICE static void decode(const uint8_t* b, int c, Chunk& out) {
-    nibbles<kAlign>(b + 6, c, out);
-    add_fifth_bits(load_u32<kAlign>(b + 2), c, out);
+    uint32_t run[5];  // qh and qs: one run of words
+    load_words<kAlign>(b + 2, run);
+    for (int j = 0; j < 4; ++j) out.w[j] = (run[1 + j] >> (4 * c)) & 0x0F0F0F0Fu;
+    add_fifth_bits(run[0], c, out);
     for (int j = 0; j < 4; ++j) out.w[j] = centered<5>(out.w[j]);
     out.scale = load_half(b);
     out.offset = 0.f;
@@ -72,7 +75,7 @@ struct Q8_0 {  // d @0, qs: 32 int8 @2; element = d * q
   static constexpr int kBlockElems = 32, kBlockBytes = 2 + 32, kAlign = 2;
   static constexpr bool kHasOffset = false;
   VLLM_OPS_HOST_DEVICE static void decode(const uint8_t* b, int c, Chunk& out) {
-    for (int j = 0; j < 4; ++j) out.w[j] = load_u32<kAlign>(b + 2 + 16 * c + 4 * j);
+    load_words<kAlign>(b + 2 + 16 * c, out.w);
     out.scale = load_half(b);
     out.offset = 0.f;
   }
