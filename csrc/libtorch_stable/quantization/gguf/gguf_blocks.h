@@ -102,8 +102,11 @@ template <int kAlign, int kWords>
 VLLM_OPS_HOST_DEVICE void load_words(const uint8_t* p, uint32_t (&out)[kWords]) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
   if constexpr (kAlign < 4) {
-    const auto* base = reinterpret_cast<const uint32_t*>(reinterpret_cast<uintptr_t>(p) & ~uintptr_t{3});
-    const uint32_t shift = 8 * static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 3);
+    // Stepped back from p, not masked through an integer: the compiler then still knows which
+    // memory p points to (shared memory in the matmul kernels: LDS, not a generic 64-bit load).
+    const uint32_t misalign = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(p) & 3);
+    const auto* base = reinterpret_cast<const uint32_t*>(p - misalign);
+    const uint32_t shift = 8 * misalign;
     uint32_t words[kWords + 1];
     for (int j = 0; j < kWords; ++j) words[j] = base[j];
     words[kWords] = base[shift != 0 ? kWords : kWords - 1];  // aligned: the run ends at a word's end
