@@ -71,6 +71,37 @@ def test_swizzled_layout_is_the_offset_formula():
     assert torch.equal(swizzled, expected)
 
 
+def _host_check(tmp_path) -> Path:
+    compiler = shutil.which("c++") or shutil.which("g++")
+    assert compiler, "a host C++ compiler is needed to check nvfp4_math.h without a GPU"
+    exe = tmp_path / "nvfp4_math_check"
+    include = Path(torch.utils.cmake_prefix_path).parents[1] / "include"
+    subprocess.run([compiler, "-std=c++17", "-O2", f"-I{REPO / 'csrc'}", f"-I{include}",
+                    str(REPO / "tests" / "native" / "nvfp4_math_check.cpp"), "-o", str(exe)], check=True)
+    return exe
+
+
+def test_kernel_e2m1_codes_match_the_reference_near_every_grid_point(tmp_path):
+    # The kernel rounds with integer tricks, the reference with the definition's comparisons: every
+    # float within 256 ulps of each grid point and midpoint (both signs), the binade edges, NaN,
+    # infinities, signed zeros, subnormals and 200k random floats over many magnitudes.
+    points = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0,
+                           16.0])
+    bits = points.view(torch.int32)[:, None] + torch.arange(-256, 257, dtype=torch.int32)[None, :]
+    near = bits[bits >= 0].view(torch.float32)
+    g = torch.Generator().manual_seed(1)
+    scattered = torch.randn(200_000, generator=g) * torch.logspace(-40, 38, 200_000).float()
+    special = torch.tensor([float("nan"), -float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e-45, -1e-45,
+                            3.4e38, -3.4e38])
+    v = torch.cat([near, -near, scattered, special])
+    out = subprocess.run([str(_host_check(tmp_path)), "codes"], input=v.numpy().tobytes(), capture_output=True,
+                         check=True).stdout
+    got = torch.frombuffer(bytearray(out), dtype=torch.uint8).to(torch.int64)
+    expected = ref.e2m1_codes(v)
+    wrong = (got != expected).nonzero().flatten()
+    assert wrong.numel() == 0, f"{wrong.numel()} codes differ, first at {v[wrong[:5]].tolist()}"
+
+
 def _edge_blocks(dtype) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     blocks = [torch.randn(400, 16, generator=g) * torch.logspace(-6, 6, 400)[:, None]]
@@ -86,12 +117,7 @@ def _edge_blocks(dtype) -> torch.Tensor:
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("global_scale", [1.0, 448.0 * 6.0 / 3.0, 1e-30, 1e30, 0.37])
 def test_kernel_math_on_the_host_matches_the_reference(tmp_path, dtype, global_scale):
-    compiler = shutil.which("c++") or shutil.which("g++")
-    assert compiler, "a host C++ compiler is needed to check nvfp4_math.h without a GPU"
-    exe = tmp_path / "nvfp4_math_check"
-    include = Path(torch.utils.cmake_prefix_path).parents[1] / "include"
-    subprocess.run([compiler, "-std=c++17", "-O2", f"-I{REPO / 'csrc'}", f"-I{include}",
-                    str(REPO / "tests" / "native" / "nvfp4_math_check.cpp"), "-o", str(exe)], check=True)
+    exe = _host_check(tmp_path)
     x = _edge_blocks(dtype)
     g = torch.tensor([global_scale])
     stdin = g.numpy().tobytes() + x.float().numpy().tobytes()

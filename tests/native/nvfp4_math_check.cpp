@@ -2,14 +2,22 @@
 // scaled_fp4_quant kernel runs: tests/test_nvfp4.py compiles this with the host compiler and
 // compares its bytes with the pure-torch reference, so the math is tested on machines without a
 // GPU. Input on stdin: the global scale and then 16 floats per block (float32, native order).
-// Output on stdout: per block its scale byte, then its eight code bytes.
+// Output on stdout: per block its scale byte, then its eight code bytes. With the argument
+// `codes`: input is any number of floats, output one e2m1 code byte per float.
 
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "libtorch_stable/quantization/fp4/nvfp4_math.h"
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "codes") {
+    std::vector<unsigned char> codes;
+    float v;
+    while (std::fread(&v, sizeof v, 1, stdin) == 1) codes.push_back(static_cast<unsigned char>(vllm_ops::fp4::e2m1_code(v)));
+    return std::fwrite(codes.data(), 1, codes.size(), stdout) == codes.size() ? 0 : 3;
+  }
   float global_scale;
   if (std::fread(&global_scale, sizeof global_scale, 1, stdin) != 1) return 2;
   std::vector<unsigned char> out;
