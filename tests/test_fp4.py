@@ -71,7 +71,10 @@ def test_swizzled_layout_is_the_offset_formula():
     assert torch.equal(swizzled, expected)
 
 
-def _host_check(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def host_check(tmp_path_factory) -> Path:
+    """tests/native/nvfp4_math_check.cpp, compiled once for the module's tests."""
+    tmp_path = tmp_path_factory.mktemp("nvfp4_math_check")
     compiler = shutil.which("c++") or shutil.which("g++")
     assert compiler, "a host C++ compiler is needed to check nvfp4_math.h without a GPU"
     exe = tmp_path / "nvfp4_math_check"
@@ -81,7 +84,7 @@ def _host_check(tmp_path) -> Path:
     return exe
 
 
-def test_kernel_e2m1_codes_match_the_reference_near_every_grid_point(tmp_path):
+def test_kernel_e2m1_codes_match_the_reference_near_every_grid_point(host_check):
     # The kernel rounds with integer tricks, the reference with the definition's comparisons: every
     # float within 256 ulps of each grid point and midpoint (both signs), the binade edges, NaN,
     # infinities, signed zeros, subnormals and 200k random floats over many magnitudes.
@@ -94,7 +97,7 @@ def test_kernel_e2m1_codes_match_the_reference_near_every_grid_point(tmp_path):
     special = torch.tensor([float("nan"), -float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e-45, -1e-45,
                             3.4e38, -3.4e38])
     v = torch.cat([near, -near, scattered, special])
-    out = subprocess.run([str(_host_check(tmp_path)), "codes"], input=v.numpy().tobytes(), capture_output=True,
+    out = subprocess.run([str(host_check), "codes"], input=v.numpy().tobytes(), capture_output=True,
                          check=True).stdout
     got = torch.frombuffer(bytearray(out), dtype=torch.uint8).to(torch.int64)
     expected = ref.e2m1_codes(v)
@@ -116,8 +119,8 @@ def _edge_blocks(dtype) -> torch.Tensor:
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("global_scale", [1.0, 448.0 * 6.0 / 3.0, 1e-30, 1e30, 0.37])
-def test_kernel_math_on_the_host_matches_the_reference(tmp_path, dtype, global_scale):
-    exe = _host_check(tmp_path)
+def test_kernel_math_on_the_host_matches_the_reference(host_check, dtype, global_scale):
+    exe = host_check
     x = _edge_blocks(dtype)
     g = torch.tensor([global_scale])
     stdin = g.numpy().tobytes() + x.float().numpy().tobytes()
