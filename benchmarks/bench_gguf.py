@@ -236,6 +236,7 @@ def main():
     parser.add_argument("--types", default=",".join(QUANT_TYPES))
     parser.add_argument("--moe-types", default="Q4_0,Q4_K,Q6_K,Q8_0")
     parser.add_argument("--mmvq-shapes", default="all", help="'all', or indices into MMVQ_SHAPES such as 0,1")
+    parser.add_argument("--mmvq-tokens", default="1,4,8", help="token counts of the mat-vec part")
     parser.add_argument("--mmq-tokens", default="16,64,512,4096", help="token counts of the mat-mat part")
     parser.add_argument("--mmq-types", default=None, help="types of the mat-mat part (default: --types)")
     args = parser.parse_args()
@@ -250,7 +251,8 @@ def main():
     if "dequant" in parts:
         rows += bench_dequant(vllm, types + FLOAT_TYPES)
     if "mmvq" in parts:
-        rows += bench_mmvq(vllm, types, shapes=MMVQ_SHAPES if args.mmvq_shapes == "all"
+        rows += bench_mmvq(vllm, types, tokens_list=[int(t) for t in args.mmvq_tokens.split(",")],
+                           shapes=MMVQ_SHAPES if args.mmvq_shapes == "all"
                            else [MMVQ_SHAPES[int(i)] for i in args.mmvq_shapes.split(",")])
     if "mmq" in parts:
         rows += bench_mmq(vllm, args.mmq_types.split(",") if args.mmq_types else types,

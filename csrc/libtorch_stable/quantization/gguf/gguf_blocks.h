@@ -166,12 +166,14 @@ VLLM_OPS_HOST_DEVICE uint32_t spread4(uint32_t x) {
   return (x & 1u) | ((x & 2u) << 7) | ((x & 4u) << 14) | ((x & 8u) << 21);
 }
 
-// Byte lanes holding unsigned kBits-bit values v, as int8 lanes v - 2^(kBits - 1).
+// Byte lanes holding unsigned kBits-bit values v, as int8 lanes v - 2^(kBits - 1): adding
+// 0x80 - 2^(kBits - 1) leaves each lane below 256 (no carry into the next) and at v + 128 minus
+// the offset, and flipping bit 7 takes the 128 off again. Two instructions per word.
 template <int kBits>
 VLLM_OPS_HOST_DEVICE uint32_t centered(uint32_t v) {
-  constexpr uint32_t kTop = 0x01010101u << (kBits - 1);
-  const uint32_t below = (~v & kTop) >> (kBits - 1);           // 1 where v < 2^(kBits-1)
-  return (v ^ kTop) | (below * (0x100u - (1u << kBits)));      // flip the top bit, sign-extend
+  static_assert(kBits >= 1 && kBits <= 7, "lanes of at most 7 bits");
+  constexpr uint32_t kBias = 0x01010101u * (0x80u - (1u << (kBits - 1)));
+  return (v + kBias) ^ 0x80808080u;
 }
 
 // Byte lanes of positive magnitudes g (never 0), negated where the 4-bit mask s has a bit.

@@ -79,7 +79,7 @@ struct StagedBytes {
 #pragma unroll
     for (int v = 0; v < kVecsPerThread; ++v) {
       const int i = v * kThreads + thread;
-      if (i < vecs) held[v] = first[i];
+      if (i < vecs) held[v] = __ldg(first + i);  // a global load (the integer cast hid the space)
     }
   }
   __device__ __forceinline__ void store(uint4* stage, int thread) const {
@@ -180,39 +180,48 @@ dot_kernel(const uint8_t* __restrict__ w, int64_t expert_bytes, int64_t row_byte
         if (r < rows) held[r].store(stage[warp][r], lane);
       sync_lanes();
       if (s + 1 < steps) fetch(s + 1);
-      // Each lane takes two adjacent chunks at a time: for every type they lie in one GGUF block
-      // (and one 32-element sub-block), so the second decode reuses the first's scale loads.
-      // Unrolling the pairs too pays at 1-2 tokens; at 4-8 it only raises register pressure.
+      // The step's staged bytes per row, found once per step (not per chunk: the compiler
+      // rebuilt the shared-memory address of every decode otherwise).
+      const uint8_t* staged[kRows];
+#pragma unroll
+      for (int r = 0; r < kRows; ++r)
+        staged[r] = reinterpret_cast<const uint8_t*>(stage[warp][r]) + Stage::offset(step_begin(r, s));
+      // Each lane takes the two chunks of one 32-element activation run at a time: for every type
+      // they lie in one GGUF block (and one 32-element sub-block), so the second decode reuses the
+      // first's loads, one x scale serves both, and K (a multiple of 32) needs one bound check per
+      // pair. Unrolling the pairs too pays at 1-2 tokens; at 4-8 it only raises register pressure.
 #pragma unroll(kTile <= 2 ? Steps::kChunksPerLane / 2 : 1)
       for (int pair = 0; pair < Steps::kChunksPerLane / 2; ++pair) {
+        const int local = pair * 2 * kWarp + 2 * lane;  // first chunk of the pair within the step
+        const int c = s * Steps::kStepChunks + local;
+        if (c >= chunks) continue;
+        // A group holds at least one token (empty ones were skipped): a 1-token tile needs no check.
+        auto holds = [&](int t) { return kTile == 1 || t < e.count; };
+        uint32_t xw[kTile][2][4];
+        float xs[kTile];
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          const int local = pair * 2 * kWarp + 2 * lane + half;  // chunk within the step
-          const int c = s * Steps::kStepChunks + local;
-          if (c < chunks) {
-            uint32_t xw[kTile][4];
-            float xs[kTile];
+        for (int t = 0; t < kTile; ++t) {
+          if (holds(t)) {
+            const uint4* xv = reinterpret_cast<const uint4*>(codes + int64_t{x_row[t]} * k + c * gguf::kChunk);
 #pragma unroll
-            for (int t = 0; t < kTile; ++t) {
-              if (t < e.count) {
-                const uint4 xv = *reinterpret_cast<const uint4*>(codes + int64_t{x_row[t]} * k + c * gguf::kChunk);
-                xw[t][0] = xv.x, xw[t][1] = xv.y, xw[t][2] = xv.z, xw[t][3] = xv.w;
-                xs[t] = scales[int64_t{x_row[t]} * runs + c / 2];
-              }
+            for (int half = 0; half < 2; ++half) {
+              const uint4 v = xv[half];
+              xw[t][half][0] = v.x, xw[t][half][1] = v.y, xw[t][half][2] = v.z, xw[t][half][3] = v.w;
             }
+            xs[t] = scales[int64_t{x_row[t]} * runs + c / 2];
+          }
+        }
 #pragma unroll
-            for (int r = 0; r < kRows; ++r) {
-              if (r < rows) {
-                const uint8_t* staged =
-                    reinterpret_cast<const uint8_t*>(stage[warp][r]) + Stage::offset(step_begin(r, s));
-                gguf::Chunk ch;
-                Traits::decode(staged + (local / Steps::kChunksPerBlock) * Traits::kBlockBytes,
-                               local % Steps::kChunksPerBlock, ch);
+        for (int r = 0; r < kRows; ++r) {
+          if (r < rows) {
+            const uint8_t* block = staged[r] + (local / Steps::kChunksPerBlock) * Traits::kBlockBytes;
+            gguf::Chunk ch[2];
 #pragma unroll
-                for (int t = 0; t < kTile; ++t)
-                  if (t < e.count) acc[r][t] += xs[t] * gguf::chunk_dot<Traits>(ch, xw[t]);
-              }
-            }
+            for (int half = 0; half < 2; ++half) Traits::decode(block, local % Steps::kChunksPerBlock + half, ch[half]);
+#pragma unroll
+            for (int t = 0; t < kTile; ++t)
+              if (holds(t))
+                acc[r][t] += xs[t] * (gguf::chunk_dot<Traits>(ch[0], xw[t][0]) + gguf::chunk_dot<Traits>(ch[1], xw[t][1]));
           }
         }
       }

@@ -10,7 +10,7 @@
 namespace vllm_ops::gguf::types {
 
 // IQ4's non-linear values, indexed by the 4-bit code.
-VLLM_OPS_GGUF_TABLE int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+alignas(4) VLLM_OPS_GGUF_TABLE int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                                1,    13,   25,  38,  53,  69,  89,  113};
 
 // An 8-value grid row (magnitudes) with 8 sign bits applied, into two words of chunk lanes.
