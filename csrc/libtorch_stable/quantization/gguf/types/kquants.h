@@ -34,15 +34,16 @@ VLLM_OPS_HOST_DEVICE void k_nibbles(const uint8_t* qs, int c, Chunk& out) {
   for (int j = 0; j < 4; ++j) out.w[j] = (out.w[j] >> shift) & 0x0F0F0F0Fu;
 }
 
-// The 6-bit scale and minimum of 32-element sub-block j from Q4_K/Q5_K's 12 scale bytes.
+// The 6-bit scale and minimum of 32-element sub-block j from Q4_K/Q5_K's 12 scale bytes at s
+// (4-byte aligned): for j < 4 the low 6 bits of bytes j and j + 4; for j >= 4 the nibbles of byte
+// j + 4 with the top 2 bits of bytes j - 4 (scale) and j (minimum) above them. Read as three
+// words and selected without branches: j varies across the lanes of a warp.
 VLLM_OPS_HOST_DEVICE void k_scale_min(const uint8_t* s, int j, int& sc, int& mn) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    mn = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4);
-    mn = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-  }
+  const int shift = 8 * (j & 3);
+  const uint32_t lo = load_u32<4>(s) >> shift, mid = load_u32<4>(s + 4) >> shift, hi = load_u32<4>(s + 8) >> shift;
+  const bool first_half = j < 4;
+  sc = static_cast<int>(first_half ? lo & 63 : (hi & 0xF) | ((lo >> 2) & 0x30));
+  mn = static_cast<int>(first_half ? mid & 63 : ((hi >> 4) & 0xF) | ((mid >> 2) & 0x30));
 }
 
 struct Q2_K {  // scales: 16 bytes @0 (low nibble scale, high nibble min), qs @16, d @80, dmin @82
