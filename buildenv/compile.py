@@ -5,6 +5,7 @@ build stays a Ninja no-op."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -97,9 +98,25 @@ def cmake_configure_args(
         f"-DVLLM_OPS_NVCC_THREADS={cfg.nvcc_threads}",
         f"-DVLLM_OPS_BUILD_INFO={json.dumps(build_info(cfg, target), sort_keys=True)}",
     ]
-    if target == "cuda" and cuda_compiler:
-        args.append(f"-DCMAKE_CUDA_COMPILER={cuda_compiler}")
+    if target == "cuda":
+        # The CUTLASS families check their headers against this pin (cmake/cuda.cmake).
+        args.append(f"-DVLLM_OPS_CUTLASS_VERSION={cfg.data['cuda']['cutlass_wheel']['nvidia-cutlass']}")
+        if cuda_compiler:
+            args.append(f"-DCMAKE_CUDA_COMPILER={cuda_compiler}")
     return args
+
+
+def native_cutlass_include_dir() -> str | None:
+    """CUTLASS's headers for a native build: $CUTLASS_INCLUDE_DIR (the image's variable), else the
+    nvidia-cutlass wheel installed in this interpreter (the one env.yaml pins), else None (a build
+    whose arch list needs them then fails in CMake, naming the variable)."""
+    if os.environ.get("CUTLASS_INCLUDE_DIR"):
+        return os.environ["CUTLASS_INCLUDE_DIR"]
+    spec = importlib.util.find_spec("cutlass_library")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    include = Path(list(spec.submodule_search_locations)[0]) / "source" / "include"
+    return str(include) if include.is_dir() else None
 
 
 def image_configure_args(cfg: EnvConfig, target: str) -> list[str]:
@@ -203,6 +220,9 @@ def compile_native(cfg: EnvConfig, target: str, build_dir: Path, source_dir: Pat
     env["SOURCE_DATE_EPOCH"] = str(cfg.source_date_epoch)  # as the container builds: env.yaml
     nvcc = os.environ.get("CUDACXX") or shutil.which("nvcc")
     configure = cmake_configure_args(cfg, target, torch, source_dir, build_dir, cuda_compiler=nvcc)
+    cutlass = native_cutlass_include_dir() if target == "cuda" else None
+    if cutlass:
+        configure.append(f"-DVLLM_OPS_CUTLASS_INCLUDE_DIR={cutlass}")
     if needs_configure(build_dir, configure):
         run_streaming(configure, log_path, log, env=env)
         record_configure(build_dir, configure)

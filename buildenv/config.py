@@ -170,11 +170,22 @@ _FAMILY = {
 def _families(key: str, value: Any) -> dict:
     """Op families: name -> what it builds from and for (kernel-builder's build.toml, in env.yaml)."""
     if not isinstance(value, dict) or not value:
-        _fail(key, "a mapping of family name -> {backends, host_sources, gpu_sources, dependencies}", value)
+        _fail(key, "a mapping of family name -> {backends, host_sources, gpu_sources, dependencies[, cuda_archs]}",
+              value)
     out = {}
     for name, family in value.items():
         fkey = f"{key}.{_identifier(f'{key} name', name)}"
+        # Optional: the CUDA archs a family's kernels are written for (CUTLASS's sm90a collectives
+        # exist only for 9.0a); the build compiles it for those of them in its own list. Absent: all.
+        family = dict(family) if isinstance(family, dict) else family
+        narrowed = family.pop("cuda_archs", []) if isinstance(family, dict) else []
         family = _validate(_FAMILY, family, fkey)
+        family["cuda_archs"] = _optional_list(_cuda_arch, "CUDA archs")(f"{fkey}.cuda_archs", narrowed)
+        if family["cuda_archs"] and family["backends"] != ["cuda"]:
+            raise ConfigError(f"env.yaml: {fkey}.cuda_archs is only for CUDA-only families (backends: [cuda])")
+        if any(arch.endswith("+PTX") for arch in family["cuda_archs"]):
+            raise ConfigError(f"env.yaml: {fkey}.cuda_archs names archs to compile for; +PTX belongs in "
+                              "cuda.arch_list")
         backends = family["backends"]
         if ("cpu" in backends) != bool(family["host_sources"]):
             raise ConfigError(f"env.yaml: {fkey}.host_sources must be given exactly when backends has cpu")

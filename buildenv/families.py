@@ -25,11 +25,22 @@ def source_lists(cfg: EnvConfig) -> dict[str, list[tuple[str, list[str]]]]:
                 raise ConfigError(f"env.yaml: families.{name} lists {path}, which does not exist")
         if family["host_sources"]:
             lists["VLLM_OPS_HOST_SOURCES"].append((name, family["host_sources"]))
-        if family["gpu_sources"]:
+        if family["gpu_sources"] and not compiled_apart(family):
             shared = "rocm" in family["backends"]
             target_list = "VLLM_OPS_GPU_SOURCES" if shared else "VLLM_OPS_CUDA_ONLY_SOURCES"
             lists[target_list].append((name, family["gpu_sources"]))
     return lists
+
+
+def compiled_apart(family: dict) -> bool:
+    """A CUDA-only family with its own arch list or dependencies: cmake/cuda.cmake compiles it as an
+    object library of its own, for the archs of its list that the build has, with its
+    dependencies' headers (CUTLASS's), which no other source sees."""
+    return family["backends"] == ["cuda"] and bool(family.get("cuda_archs") or family["dependencies"])
+
+
+def separate_families(cfg: EnvConfig) -> dict[str, dict]:
+    return {name: family for name, family in cfg.data["families"].items() if compiled_apart(family)}
 
 
 HEADER = """\
@@ -46,6 +57,13 @@ COMMENTS = {
 }
 
 
+SEPARATE_COMMENT = """\
+# CUDA-only families compiled apart by cmake/cuda.cmake (never for HIP), each for the archs of
+# its CUDA_ARCHS that the build has (all of the build's when empty) and with its DEPENDENCIES'
+# headers. A family none of whose archs the build has is left out; VLLM_OPS_HAS_<FAMILY> tells
+# the bindings which were compiled."""
+
+
 def render(cfg: EnvConfig) -> str:
     parts = [HEADER]
     for list_name, groups in source_lists(cfg).items():
@@ -55,6 +73,15 @@ def render(cfg: EnvConfig) -> str:
             lines.extend(f"  {path}" for path in sources)
         lines[-1] += ")"
         parts.append("\n".join(lines) + "\n")
+    separate = separate_families(cfg)
+    lines = [SEPARATE_COMMENT, f"set(VLLM_OPS_SEPARATE_FAMILIES{''.join(' ' + name for name in separate)})"]
+    for name, family in separate.items():
+        lines.append(f"set(VLLM_OPS_{name}_SOURCES")
+        lines.extend(f"  {path}" for path in family["gpu_sources"])
+        lines[-1] += ")"
+        lines.append(f"set(VLLM_OPS_{name}_CUDA_ARCHS{''.join(' ' + arch for arch in family.get('cuda_archs', []))})")
+        lines.append(f"set(VLLM_OPS_{name}_DEPENDENCIES{''.join(' ' + dep for dep in family['dependencies'])})")
+    parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 
 

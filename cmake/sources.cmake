@@ -41,3 +41,16 @@ set(VLLM_OPS_CUDA_ONLY_SOURCES
   csrc/libtorch_stable/permute_cols.cu
   # fp4
   csrc/libtorch_stable/quantization/fp4/nvfp4_quant.cu)
+
+# CUDA-only families compiled apart by cmake/cuda.cmake (never for HIP), each for the archs of
+# its CUDA_ARCHS that the build has (all of the build's when empty) and with its DEPENDENCIES'
+# headers. A family none of whose archs the build has is left out; VLLM_OPS_HAS_<FAMILY> tells
+# the bindings which were compiled.
+set(VLLM_OPS_SEPARATE_FAMILIES cutlass_w8a8)
+set(VLLM_OPS_cutlass_w8a8_SOURCES
+  csrc/libtorch_stable/quantization/w8a8/cutlass/scaled_mm_entry.cu
+  csrc/libtorch_stable/quantization/w8a8/cutlass/scaled_mm_sm90_fp8.cu
+  csrc/libtorch_stable/quantization/w8a8/cutlass/scaled_mm_sm90_int8.cu
+  csrc/libtorch_stable/quantization/w8a8/cutlass/scaled_mm_sm90_azp_int8.cu)
+set(VLLM_OPS_cutlass_w8a8_CUDA_ARCHS 9.0a)
+set(VLLM_OPS_cutlass_w8a8_DEPENDENCIES cutlass)

@@ -16,7 +16,7 @@ SHIPPED = {
              "ggml_moe_get_block_size"],
     "gptq": ["gptq_gemm", "gptq_shuffle"],
     # CUDA-only: the schemas exist in every build (a CPU tensor gets the dispatcher's "no kernel"
-    # error, not "unknown op"); cutlass_scaled_mm(_azp) have no kernel yet.
+    # error, not "unknown op"); cutlass_scaled_mm(_azp) have kernels in builds with 9.0a.
     "cutlass_w8a8": ["cutlass_scaled_mm", "cutlass_scaled_mm_azp", "cutlass_scaled_mm_supports_fp8",
                      "cutlass_scaled_mm_supports_block_fp8", "cutlass_scaled_mm_supports_fp4"],
     "fp4": ["scaled_fp4_quant", "scaled_fp4_quant.out"],
@@ -51,11 +51,3 @@ def test_every_vllm_op_is_registered():
     # All 33 ops of the seed (scaled_fp4_quant.out counted as one), on every target.
     assert sorted(sum(SHIPPED.values(), [])) == sorted(_vllm_schemas())
     assert len(_vllm_schemas()) == 33
-
-
-def test_scaled_mm_capability_queries_answer_for_this_build():
-    # No build compiles a scaled_mm kernel yet (issue 15), so no capability is served.
-    for capability in (75, 80, 89, 90, 100, 120):
-        assert ops.cutlass_scaled_mm_supports_fp8(capability) is False
-        assert ops.cutlass_scaled_mm_supports_block_fp8(capability) is False
-        assert ops.cutlass_scaled_mm_supports_fp4(capability) is False

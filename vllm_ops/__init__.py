@@ -35,6 +35,7 @@ from .gguf import (  # noqa: E402
 from .gptq import gptq_gemm, gptq_shuffle  # noqa: E402
 from .permute import permute_cols  # noqa: E402
 from .quantization import scaled_fp8_quant, scaled_int8_quant  # noqa: E402
+from .scaled_mm import cutlass_scaled_mm, cutlass_scaled_mm_azp  # noqa: E402
 
 __all__ = [
     "build_info",
@@ -57,6 +58,8 @@ __all__ = [
     "ggml_mul_mat_vec_a8",
     "gptq_gemm",
     "gptq_shuffle",
+    "cutlass_scaled_mm",
+    "cutlass_scaled_mm_azp",
     "awq_dequantize",
     "awq_gemm",
     "permute_cols",

@@ -85,6 +85,12 @@ Tensor awq_dequantize(const Tensor& qweight, const Tensor& scales, const Tensor&
 Tensor awq_gemm(const Tensor& in_feats, const Tensor& qweight, const Tensor& scales, const Tensor& qzeros,
                 int64_t split_k_iters);
 Tensor permute_cols(const Tensor& A, const Tensor& perm);
+// Only in builds whose arch list has 9.0a (VLLM_OPS_HAS_CUTLASS_W8A8).
+void cutlass_scaled_mm(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& a_scales, const Tensor& b_scales,
+                       const std::optional<Tensor>& bias);
+void cutlass_scaled_mm_azp(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& a_scales,
+                           const Tensor& b_scales, const Tensor& azp_adj, const std::optional<Tensor>& azp,
+                           const std::optional<Tensor>& bias);
 std::tuple<Tensor, Tensor> scaled_fp4_quant(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout);
 void scaled_fp4_quant_out(const Tensor& input, const Tensor& input_scale, bool is_sf_swizzled_layout, Tensor& output,
                           Tensor& output_scale);

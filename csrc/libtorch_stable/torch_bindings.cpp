@@ -125,13 +125,17 @@ STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
 // CUDA-only families (CUTLASS W8A8, FP4, AWQ, permute_cols): their CUDA implementations are
 // registered here and nowhere else, so neither a cpu nor a HIP build sees them (`#ifndef
 // USE_ROCM` alone is true for cpu too). Their sources are listed in VLLM_OPS_CUDA_ONLY_SOURCES
-// (cmake/sources.cmake, from env.yaml's families). cutlass_scaled_mm(_azp) have no
-// implementation yet.
+// (cmake/sources.cmake, from env.yaml's families). The CUTLASS kernels exist only when the
+// build's arch list has 9.0a (cmake/cuda.cmake then defines VLLM_OPS_HAS_CUTLASS_W8A8).
 STABLE_TORCH_LIBRARY_IMPL(VLLM_OPS_NAMESPACE, CUDA, ops) {
   ops.impl("awq_gemm", TORCH_BOX(&vllm_ops::awq_gemm));
   ops.impl("awq_dequantize", TORCH_BOX(&vllm_ops::awq_dequantize));
   ops.impl("permute_cols", TORCH_BOX(&vllm_ops::permute_cols));
   ops.impl("scaled_fp4_quant", TORCH_BOX(&vllm_ops::scaled_fp4_quant));
   ops.impl("scaled_fp4_quant.out", TORCH_BOX(&vllm_ops::scaled_fp4_quant_out));
+#ifdef VLLM_OPS_HAS_CUTLASS_W8A8
+  ops.impl("cutlass_scaled_mm", TORCH_BOX(&vllm_ops::cutlass_scaled_mm));
+  ops.impl("cutlass_scaled_mm_azp", TORCH_BOX(&vllm_ops::cutlass_scaled_mm_azp));
+#endif
 }
 #endif

@@ -89,7 +89,7 @@ def test_not_yaml_and_missing_file(tmp_path):
         config.load(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("free_gib, target, expected", [(23.0, "cuda", 2), (7.0, "cuda", 2), (1.6, "cuda", 1),
+@pytest.mark.parametrize("free_gib, target, expected", [(23.0, "cuda", 2), (7.0, "cuda", 1), (1.6, "cuda", 1),
                                                          (1.2, "rocm", 1)])
 def test_auto_jobs_fit_in_memory(monkeypatch, free_gib, target, expected):
     monkeypatch.setattr(config.os, "cpu_count", lambda: 2)

@@ -28,13 +28,36 @@ def test_a_new_source_in_env_yaml_is_drift():
 
 def test_cuda_only_family_goes_to_the_cuda_only_list():
     def add(f):
-        f["permute"] = {"backends": ["cuda"], "host_sources": [], "dependencies": ["cutlass"],
+        f["permute"] = {"backends": ["cuda"], "host_sources": [], "dependencies": [],
                         "gpu_sources": ["csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu"]}
 
     lists = families.source_lists(with_families(add))
     shuffle = "csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu"
     assert ("permute", [shuffle]) in lists["VLLM_OPS_CUDA_ONLY_SOURCES"]
     assert all(name != "permute" for name, _ in lists["VLLM_OPS_GPU_SOURCES"])
+
+
+@pytest.mark.parametrize("narrowing", [{"dependencies": ["cutlass"]}, {"cuda_archs": ["9.0a"]}])
+def test_a_family_with_dependencies_or_archs_is_compiled_apart(narrowing):
+    shuffle = "csrc/libtorch_stable/quantization/gptq/gptq_shuffle.cu"
+
+    def add(f):
+        f["apart"] = {"backends": ["cuda"], "host_sources": [], "dependencies": [], "gpu_sources": [shuffle],
+                      **narrowing}
+
+    cfg = with_families(add)
+    lists = families.source_lists(cfg)
+    assert all(name != "apart" for groups in lists.values() for name, _ in groups)
+    text = families.render(cfg)
+    assert f"set(VLLM_OPS_apart_SOURCES\n  {shuffle})" in text
+    assert f"set(VLLM_OPS_apart_CUDA_ARCHS{' 9.0a' if 'cuda_archs' in narrowing else ''})" in text
+    assert "set(VLLM_OPS_SEPARATE_FAMILIES cutlass_w8a8 apart)" in text
+
+
+def test_the_cutlass_family_is_narrowed_to_sm90a():
+    family = CFG.data["families"]["cutlass_w8a8"]
+    assert family["cuda_archs"] == ["9.0a"] and family["dependencies"] == ["cutlass"]
+    assert family["backends"] == ["cuda"]
 
 
 def test_missing_source_file_is_named():
@@ -51,6 +74,9 @@ def test_missing_source_file_is_named():
     (lambda f: f["gguf"].update(backends=["cpu", "rocm"]), "a family with rocm also builds for cuda"),
     (lambda f: f["gguf"].update(gpu_sources=["src/x.cu"]), "families.gguf.gpu_sources\\[0\\] must be a source path"),
     (lambda f: f["gguf"].pop("dependencies"), "missing key families.gguf.dependencies"),
+    (lambda f: f["gguf"].update(cuda_archs=["9.0a"]), "families.gguf.cuda_archs is only for CUDA-only families"),
+    (lambda f: f["cutlass_w8a8"].update(cuda_archs=["9.0a+PTX"]), "\\+PTX belongs in cuda.arch_list"),
+    (lambda f: f["cutlass_w8a8"].update(cuda_archs=["sm90"]), "families.cutlass_w8a8.cuda_archs\\[0\\] must be a CUDA arch"),
 ])
 def test_bad_family_is_a_config_error_naming_the_key(env_data, write_env, change, message):
     change(env_data["families"])

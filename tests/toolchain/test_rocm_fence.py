@@ -77,8 +77,11 @@ def test_planted_source_leak_is_caught(tmp_path):
 
 def test_rocm_cmake_never_adds_the_cuda_only_list():
     text = (REPO_ROOT / "cmake" / "rocm.cmake").read_text()
-    assert "VLLM_OPS_CUDA_ONLY_SOURCES" not in text
-    assert "VLLM_OPS_CUDA_ONLY_SOURCES" in (REPO_ROOT / "cmake" / "cuda.cmake").read_text()
+    cuda = (REPO_ROOT / "cmake" / "cuda.cmake").read_text()
+    for name in ("VLLM_OPS_CUDA_ONLY_SOURCES", "VLLM_OPS_SEPARATE_FAMILIES"):
+        assert name not in text
+        assert name in cuda
+    assert "CUTLASS" not in text.upper()
 
 
 def test_cuda_only_registrations_sit_under_the_cuda_fence():
