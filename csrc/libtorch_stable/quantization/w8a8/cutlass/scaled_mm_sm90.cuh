@@ -38,16 +38,22 @@ using namespace cute;
 // A tile shape, a cluster shape and the kernel schedule that runs them. Pingpong: two consumer
 // warpgroups take alternate tiles, so one's epilogue hides behind the other's MMA.
 template <int kTileM, int kTileN, int kTileK, int kClusterM, int kClusterN, class KernelSchedule_,
-          class EpilogueSchedule_>
+          class EpilogueSchedule_, class Scheduler_ = cutlass::gemm::PersistentScheduler>
 struct TileConfig {
   using TileShape = Shape<Int<kTileM>, Int<kTileN>, Int<kTileK>>;
   using ClusterShape = Shape<Int<kClusterM>, Int<kClusterN>, _1>;
   using KernelSchedule = KernelSchedule_;
   using EpilogueSchedule = EpilogueSchedule_;
+  using Scheduler = Scheduler_;
 };
 
 // fp8 without periodic promotion of the accumulators (as cuBLASLt's default fast accumulation):
 // the issue's throughput targets assume it; tests bound the error it adds at K = 14336.
+// One consumer warpgroup per tile, a CTA per tile (not persistent).
+template <class ElementAB>
+using BasicSchedule = std::conditional_t<std::is_same_v<ElementAB, int8_t>, cutlass::gemm::KernelTmaWarpSpecialized,
+                                         cutlass::gemm::KernelTmaWarpSpecializedFP8FastAccum>;
+
 template <class ElementAB>
 using PingpongSchedule = std::conditional_t<std::is_same_v<ElementAB, int8_t>,
                                             cutlass::gemm::KernelTmaWarpSpecializedPingpong,
@@ -95,7 +101,7 @@ struct ScaledMm {
       typename Config::KernelSchedule>::CollectiveOp;
 
   using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, CollectiveMainloop,
-                                                       CollectiveEpilogue, cutlass::gemm::PersistentScheduler>;
+                                                       CollectiveEpilogue, typename Config::Scheduler>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 
   static typename Gemm::Arguments arguments(const ScaledMmArgs& p) {
