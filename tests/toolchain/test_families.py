@@ -76,7 +76,8 @@ def test_missing_source_file_is_named():
     (lambda f: f["gguf"].pop("dependencies"), "missing key families.gguf.dependencies"),
     (lambda f: f["gguf"].update(cuda_archs=["9.0a"]), "families.gguf.cuda_archs is only for CUDA-only families"),
     (lambda f: f["cutlass_w8a8"].update(cuda_archs=["9.0a+PTX"]), "\\+PTX belongs in cuda.arch_list"),
-    (lambda f: f["cutlass_w8a8"].update(cuda_archs=["sm90"]), "families.cutlass_w8a8.cuda_archs\\[0\\] must be a CUDA arch"),
+    (lambda f: f["cutlass_w8a8"].update(cuda_archs=["sm90"]),
+     "families.cutlass_w8a8.cuda_archs\\[0\\] must be a CUDA arch"),
 ])
 def test_bad_family_is_a_config_error_naming_the_key(env_data, write_env, change, message):
     change(env_data["families"])
