@@ -17,28 +17,27 @@ namespace epi = cutlass::epilogue;
 template <class AB>
 using Pingpong64x32 = TileConfig<64, 32, 128, 1, 1, PingpongSchedule<AB>, epi::TmaWarpSpecialized>;
 template <class AB>
-using Pingpong64x64 = TileConfig<64, 64, 128, 1, 1, PingpongSchedule<AB>, epi::TmaWarpSpecialized>;
-template <class AB>
 using Pingpong64x128 = TileConfig<64, 128, 128, 1, 1, PingpongSchedule<AB>, epi::TmaWarpSpecialized>;
 template <class AB>
 using Basic64x64c4 = TileConfig<64, 64, 128, 1, 4, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
 template <class AB>
-using Basic64x64 = TileConfig<64, 64, 128, 1, 1, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
+using Basic64x16x256 = TileConfig<64, 16, 256, 1, 1, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
+// With swap AB: weights x tokens tiles.
+template <class AB>
+using Pingpong64x16x256 = TileConfig<64, 16, 256, 1, 1, PingpongSchedule<AB>, epi::TmaWarpSpecialized>;
 template <class AB>
 using Basic64x32x256 = TileConfig<64, 32, 256, 1, 1, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
 template <class AB>
-using Basic64x16x256 = TileConfig<64, 16, 256, 1, 1, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
-template <class AB>
-using Basic64x128c2 = TileConfig<64, 128, 128, 1, 2, BasicSchedule<AB>, epi::TmaWarpSpecialized, void>;
+using Pingpong64x64 = TileConfig<64, 64, 128, 1, 1, PingpongSchedule<AB>, epi::TmaWarpSpecialized>;
 
 #define CHECK(x) do { cudaError_t e = (x); if (e != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorString(e)); exit(1); } } while (0)
 
 static void* g_workspace;
 static cudaStream_t g_stream;
 
-template <class AB, template <class> class Cfg>
+template <class AB, template <class> class Cfg, bool kSwap>
 void probe(const char* name, const char* dtype, int64_t m, int64_t n, int64_t k) {
-  using Mm = ScaledMm<AB, cutlass::bfloat16_t, Cfg<AB>, false>;
+  using Mm = ScaledMm<AB, cutlass::bfloat16_t, Cfg<AB>, false, kSwap>;
   const int64_t set_bytes = m * k + n * k + m * n * 2;
   const int sets = int(std::min<int64_t>(16, std::max<int64_t>(1, (180ll << 20) / set_bytes + 1)));
   std::vector<ScaledMmArgs> args(sets);
@@ -80,7 +79,7 @@ void probe(const char* name, const char* dtype, int64_t m, int64_t n, int64_t k)
     if (r >= 3) times.push_back(ms * 1000 / calls);
   }
   std::sort(times.begin(), times.end());
-  printf("%-16s %-5s M=%-5lld N=%-6lld K=%-6lld %8.2f us  %6.0f GB/s\n", name, dtype, (long long)m, (long long)n,
+  printf("%-24s %-5s M=%-5lld N=%-6lld K=%-6lld %8.2f us  %6.0f GB/s\n", name, dtype, (long long)m, (long long)n,
          (long long)k, times[times.size() / 2], set_bytes / (times[times.size() / 2] * 1e3));
   CHECK(cudaGraphExecDestroy(exec)); CHECK(cudaGraphDestroy(graph));
   for (auto& p : args) {
@@ -94,9 +93,11 @@ void probe_all(const char* dtype) {
   const int64_t shapes[][3] = {{1, 4096, 4096}, {16, 4096, 4096}, {64, 4096, 4096}, {16, 14336, 4096},
                                {1, 14336, 4096}, {128, 4096, 4096}};
   for (auto& s : shapes) {
-#define P(cfg) probe<AB, cfg>(#cfg, dtype, s[0], s[1], s[2]);
-    P(Pingpong64x32) P(Pingpong64x64) P(Pingpong64x128) P(Basic64x64c4) P(Basic64x64) P(Basic64x32x256)
-    P(Basic64x16x256) P(Basic64x128c2)
+#define P(cfg) probe<AB, cfg, false>(#cfg, dtype, s[0], s[1], s[2]);
+#define S(cfg) probe<AB, cfg, true>("swap " #cfg, dtype, s[0], s[1], s[2]);
+    P(Pingpong64x32) P(Pingpong64x128) P(Basic64x64c4) P(Basic64x16x256)
+    S(Pingpong64x16x256) S(Basic64x16x256) S(Basic64x32x256) S(Pingpong64x64)
+#undef S
 #undef P
   }
 }

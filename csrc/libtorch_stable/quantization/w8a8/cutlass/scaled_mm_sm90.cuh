@@ -59,21 +59,46 @@ using PingpongSchedule = std::conditional_t<std::is_same_v<ElementAB, int8_t>,
                                             cutlass::gemm::KernelTmaWarpSpecializedPingpong,
                                             cutlass::gemm::KernelTmaWarpSpecializedPingpongFP8FastAccum>;
 
-template <class ElementAB, class ElementOut, class Config, bool kZeroPoints>
+// A vector of the tokens' direction (a_scales, azp) or of the weights' (b_scales, bias, azp_adj),
+// along the GEMM's M (a column broadcast) or N (a row broadcast), possibly a run-time scalar.
+template <bool kAlongM, class TileShape, class Element, class Compute, int kAlignment>
+using VectorOrScalar = std::conditional_t<
+    kAlongM,
+    cutlass::epilogue::fusion::Sm90ColBroadcast<0, TileShape, Element, Compute, Stride<bool, _0, int64_t>, kAlignment>,
+    cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, Element, Compute, Stride<_0, bool, int64_t>, kAlignment>>;
+template <bool kAlongM, class TileShape, class Element, class Compute, int kAlignment>
+using Vector = std::conditional_t<
+    kAlongM,
+    cutlass::epilogue::fusion::Sm90ColBroadcast<0, TileShape, Element, Compute, Stride<_1, _0, int64_t>, kAlignment>,
+    cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, Element, Compute, Stride<_0, _1, int64_t>, kAlignment>>;
+template <bool kAlongM>
+auto vector_or_scalar_stride(bool vector) {
+  if constexpr (kAlongM) {
+    return Stride<bool, _0, int64_t>{vector, _0{}, int64_t{0}};
+  } else {
+    return Stride<_0, bool, int64_t>{_0{}, vector, int64_t{0}};
+  }
+}
+
+// kSwapAB computes out^T = b^T a^T: the weights' N becomes the MMA's M (at least 64 rows per
+// tile) and the few tokens its N (as few as 8), so a token count far below 64 wastes no tile rows.
+// The epilogue's operations and their order are the same either way (the same bits).
+template <class ElementAB, class ElementOut, class Config, bool kZeroPoints, bool kSwapAB = false>
 struct ScaledMm {
   using ElementAcc = std::conditional_t<std::is_same_v<ElementAB, int8_t>, int32_t, float>;
   using TileShape = typename Config::TileShape;
   static constexpr auto kRound = cutlass::FloatRoundStyle::round_to_nearest;
   static constexpr int kOutAlignment = 16 / sizeof(ElementOut);
+  static constexpr bool kTokensAlongM = !kSwapAB;
 
-  // a_scales along M, b_scales along N: a bool stride is a vector (true) or a scalar (false).
-  // Alignment 1 for a_scales, whose length is M (odd M included).
-  using ScaleA = cutlass::epilogue::fusion::Sm90ColBroadcast<0, TileShape, float, float, Stride<bool, _0, int64_t>, 1>;
-  using ScaleB = cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, float, float, Stride<_0, bool, int64_t>>;
-  using Bias = cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, ElementOut, float, Stride<_0, _1, int64_t>>;
+  // a bool stride is a vector (true) or a scalar (false). Alignment 1 along the tokens, whose
+  // count is any M (odd M included); the weights' vectors are 16-byte aligned (N % 16 == 0).
+  using ScaleA = VectorOrScalar<kTokensAlongM, TileShape, float, float, 1>;
+  using ScaleB = VectorOrScalar<!kTokensAlongM, TileShape, float, float, 4>;
+  using Bias = Vector<!kTokensAlongM, TileShape, ElementOut, float, kOutAlignment>;
   // acc - azp * azp_adj (int32), where a null azp reads as 1.
-  using Azp = cutlass::epilogue::fusion::Sm90ColBroadcast<0, TileShape, int32_t, int32_t, Stride<_1, _0, int64_t>, 1>;
-  using AzpAdj = cutlass::epilogue::fusion::Sm90RowBroadcast<0, TileShape, int32_t, int32_t, Stride<_0, _1, int64_t>>;
+  using Azp = Vector<kTokensAlongM, TileShape, int32_t, int32_t, 1>;
+  using AzpAdj = Vector<!kTokensAlongM, TileShape, int32_t, int32_t, 4>;
   using ZeroPointTerm = cutlass::epilogue::fusion::Sm90EVT<
       cutlass::epilogue::fusion::Sm90Compute<cutlass::multiplies, int32_t, int32_t, kRound>, Azp, AzpAdj>;
   using ZeroedAcc = cutlass::epilogue::fusion::Sm90EVT<
@@ -86,13 +111,15 @@ struct ScaledMm {
       cutlass::epilogue::fusion::Sm90Compute<cutlass::homogeneous_multiply_add, ElementOut, float, kRound>, ScaleA,
       ScaledAcc, Bias>;
 
+  // out [M, N] row-major is out^T column-major.
+  using LayoutOut = std::conditional_t<kSwapAB, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>;
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, TileShape, typename Config::ClusterShape,
-      cutlass::epilogue::collective::EpilogueTileAuto, ElementAcc, float, void, cutlass::layout::RowMajor,
-      kOutAlignment, ElementOut, cutlass::layout::RowMajor, kOutAlignment, typename Config::EpilogueSchedule,
-      Epilogue>::CollectiveOp;
+      cutlass::epilogue::collective::EpilogueTileAuto, ElementAcc, float, void, LayoutOut, kOutAlignment, ElementOut,
+      LayoutOut, kOutAlignment, typename Config::EpilogueSchedule, Epilogue>::CollectiveOp;
 
-  // a row-major [M, K], b column-major [K, N]: both K-major, 16-byte aligned rows.
+  // a row-major [M, K] and b column-major [K, N]: both K-major, 16-byte aligned rows, whichever
+  // is the MMA's A.
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, cutlass::layout::RowMajor, 16, ElementAB,
       cutlass::layout::ColumnMajor, 16, ElementAcc, TileShape, typename Config::ClusterShape,
@@ -109,21 +136,30 @@ struct ScaledMm {
     using StrideB = typename Kernel::StrideB;
     using StrideC = typename Kernel::StrideC;
     using StrideD = typename Kernel::StrideD;
+    const auto* tokens = static_cast<const ElementAB*>(p.a);
+    const auto* weights = static_cast<const ElementAB*>(p.b);
+    StrideD stride_out{};
+    if constexpr (kSwapAB) {
+      stride_out = StrideD{_1{}, p.ldd, int64_t{0}};
+    } else {
+      stride_out = StrideD{p.ldd, _1{}, int64_t{0}};
+    }
     typename Gemm::Arguments args{
         cutlass::gemm::GemmUniversalMode::kGemm,
-        {static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), 1},
-        {static_cast<const ElementAB*>(p.a), StrideA{p.lda, _1{}, int64_t{0}}, static_cast<const ElementAB*>(p.b),
-         StrideB{p.ldb, _1{}, int64_t{0}}},
+        kSwapAB ? typename Kernel::ProblemShape{static_cast<int>(p.n), static_cast<int>(p.m), static_cast<int>(p.k), 1}
+                : typename Kernel::ProblemShape{static_cast<int>(p.m), static_cast<int>(p.n), static_cast<int>(p.k), 1},
+        {kSwapAB ? weights : tokens, StrideA{kSwapAB ? p.ldb : p.lda, _1{}, int64_t{0}}, kSwapAB ? tokens : weights,
+         StrideB{kSwapAB ? p.lda : p.ldb, _1{}, int64_t{0}}},
         {{},  // the visitor tree's arguments, set below
-         nullptr, StrideC{}, static_cast<ElementOut*>(p.out), StrideD{p.ldd, _1{}, int64_t{0}}}};
+         nullptr, StrideC{}, static_cast<ElementOut*>(p.out), stride_out}};
     auto& tree = args.epilogue.thread;
     // A node's arguments: its children's in order, then its own (empty for these operations).
     typename Acc::Arguments acc{};
     if constexpr (kZeroPoints) {
       acc = {{}, {{p.azp, int32_t{1}, {}}, {p.azp_adj, int32_t{0}, {}}, {}}, {}};
     }
-    tree = {{p.a_scales, 0.f, {p.a_scales_per_row, _0{}, int64_t{0}}},
-            {{p.b_scales, 0.f, {_0{}, p.b_scales_per_column, int64_t{0}}}, acc, {}},
+    tree = {{p.a_scales, 0.f, vector_or_scalar_stride<kTokensAlongM>(p.a_scales_per_row)},
+            {{p.b_scales, 0.f, vector_or_scalar_stride<!kTokensAlongM>(p.b_scales_per_column)}, acc, {}},
             {static_cast<const ElementOut*>(p.bias), ElementOut(0.f), {}},
             {}};
     args.hw_info.device_id = p.device;
