@@ -7,7 +7,8 @@ import torch
 import vllm_ops
 
 ops = getattr(torch.ops, vllm_ops.namespace)
-for m, n, k in ((1, 48, 64), (40, 272, 128), (1100, 2048, 256)):  # 64x32, 64x128 and 128x128 tiles
+# the four tile shapes: swapped 64 x 16 and 64 x 64, then 64 x 128 and 128 x 128
+for m, n, k in ((1, 48, 64), (40, 272, 128), (200, 512, 256), (1100, 2048, 256)):
     for dtype in (torch.float8_e4m3fn, torch.int8):
         a = torch.randn(m, k, device="cuda").mul(3).to(dtype)
         b = torch.randn(n, k, device="cuda").mul(3).to(dtype).t()

@@ -8,9 +8,11 @@ most 2^-24 of the term it makes, so before the final rounding to fp16/bf16 the r
 2^-21 of |a_scales * b_scales * acc| + |bias| (the terms, not their sum, which may cancel): the
 bound is one output ulp of |ref| plus that. FP8: each product of two e4m3 values is exact in fp32, but Hopper's
 fast fp8 accumulation keeps fewer mantissa bits than fp32 in the tensor core's running sum
-(about 14, per NVIDIA's and DeepSeek's public descriptions), so the bound adds 2^-11 of the sum of
-|a_k * b_k| (times the scales), which the measured errors on the H200 stay well inside; a wrong
-scale, row, column or bias misses it by orders of magnitude (the planted-error test shows it)."""
+(about 14, per NVIDIA's and DeepSeek's public descriptions), so the bound adds 2^-9 of the sum of
+|a_k * b_k| (times the scales). Measured on the H200 (scripts/cutlass_fp8_error_probe.py): the
+error beyond one fp16 ulp reaches 2^-13.3 of that sum at K = 128, 2^-11.4 at 4096 and 2^-10.7
+over 4096 x 1024 outputs at K = 4096, so the bound has a 3x margin. A scale off by half, a
+dropped bias or swapped columns miss it (the planted-error test)."""
 
 from __future__ import annotations
 
@@ -73,15 +75,17 @@ def _reference(a, b, a_scales, b_scales, bias, azp=None):
 
 def _check(out, ref, terms, spread, fp8):
     ulp = torch.finfo(out.dtype).eps * ref.abs().clamp_min(torch.finfo(out.dtype).tiny)
-    bound = ulp + terms * 2.0**-21 + (spread * 2.0**-11 if fp8 else 0)
+    bound = ulp + terms * 2.0**-21 + (spread * 2.0**-9 if fp8 else 0)
     err = (out.double() - ref).abs()
     worst = (err / bound).max().item()
     assert worst <= 1.0, f"error {worst:.3g} times the bound"
     return worst
 
 
-SHAPES = [(1, 16, 16), (1, 4096, 4096), (7, 48, 80), (16, 1024, 512), (33, 272, 1024), (130, 2048, 256),
-          (300, 512, 14336), (2048, 2048, 128)]  # the last three reach the 64 x 128 and 128 x 128 tiles
+# Each tile shape: up to 16 tokens (swapped 64 x 16), up to 128 (swapped 64 x 64), then 64 x 128
+# and (at 2048 x 2048: 256 tiles, more than the H200's 132 SMs) 128 x 128.
+SHAPES = [(1, 16, 16), (1, 4096, 4096), (7, 48, 80), (16, 1024, 512), (33, 272, 1024), (128, 528, 2048),
+          (130, 2048, 256), (300, 512, 14336), (2048, 2048, 128)]
 
 
 @pytest.mark.cuda
@@ -113,7 +117,7 @@ def test_planted_errors_miss_the_bound():
     ref, terms, spread = _reference(a, b, a_scales, b_scales, bias)
     out = vllm_ops.cutlass_scaled_mm(a, b, a_scales, b_scales, torch.float16, bias)
     _check(out, ref, terms, spread, fp8=True)
-    for planted in (out * torch.where(torch.arange(64, device="cuda") == 5, 1.01, 1.0).view(-1, 1).half(),
+    for planted in (out * torch.where(torch.arange(64, device="cuda") == 5, 1.5, 1.0).view(-1, 1).half(),
                     out - bias, out[:, torch.tensor([1, 0] + list(range(2, 256)), device="cuda")]):
         with pytest.raises(AssertionError, match="times the bound"):
             _check(planted, ref, terms, spread, fp8=True)
@@ -163,7 +167,8 @@ def test_empty_m_is_a_no_op():
 @pytest.mark.cuda
 @needs_kernels
 def test_opcheck():
-    a, b = _operands(24, 64, 128, FP8)
+    # int8 operands: opcheck's schema test multiplies the inputs, which torch has no fp8 kernel for.
+    a, b = _operands(24, 64, 128, torch.int8)
     sa, sb = torch.rand(24, 1, device="cuda"), torch.rand(64, device="cuda")
     out = torch.empty(24, 64, dtype=torch.bfloat16, device="cuda")
     bias = torch.randn(64, dtype=torch.bfloat16, device="cuda")

@@ -10,8 +10,9 @@
 
 namespace vllm_ops {
 
-// The tile shapes of scaled_mm_sm90.cuh: 64 x 32, 64 x 128 and 128 x 128 (M x N).
-enum class TileChoice { kSmall, kMedium, kLarge };
+// The tile shapes of scaled_mm_sm90.cuh (M x N of the MMA): 64 x 16 and 64 x 64 with the
+// operands swapped (weights x tokens), 64 x 128 and 128 x 128.
+enum class TileChoice { kFewTokens, kSomeTokens, kMedium, kLarge };
 
 struct ScaledMmArgs {
   const char* op;              // for error messages
@@ -33,14 +34,14 @@ struct ScaledMmArgs {
 // Allocates CUTLASS's workspace (through torch's allocator, on the op's stream).
 using WorkspaceFn = std::function<void*(size_t)>;
 
-// The largest tile whose grid still occupies the device: 128 x 128 once those tiles reach one per
-// SM, 64 x 128 once they reach one per two SMs (pingpong runs two tiles per SM at a time), else
-// 64 x 32 (few tokens: more, narrower tiles keep more SMs streaming b).
+// Up to 16 tokens, then up to 128, the swapped shapes whose token side fits them (no MMA rows
+// spent on absent tokens). Beyond, 128 x 128 once those tiles reach one per SM, else 64 x 128
+// (pingpong runs two of them per SM at a time).
 inline TileChoice choose_tiles(int64_t m, int64_t n, int sm_count) {
-  const auto tiles = [&](int64_t tm, int64_t tn) { return ((m + tm - 1) / tm) * ((n + tn - 1) / tn); };
-  if (tiles(128, 128) >= sm_count) return TileChoice::kLarge;
-  if (2 * tiles(64, 128) >= sm_count) return TileChoice::kMedium;
-  return TileChoice::kSmall;
+  if (m <= 16) return TileChoice::kFewTokens;
+  if (m <= 128) return TileChoice::kSomeTokens;
+  const int64_t large_tiles = ((m + 127) / 128) * ((n + 127) / 128);
+  return large_tiles >= sm_count ? TileChoice::kLarge : TileChoice::kMedium;
 }
 
 // sm_90a kernels, one translation unit each.

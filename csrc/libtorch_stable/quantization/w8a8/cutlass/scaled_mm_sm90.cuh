@@ -187,9 +187,16 @@ void run(const ScaledMmArgs& p, const WorkspaceFn& workspace) {
                     cutlassGetStatusString(ran));
 }
 
-// The three tile shapes (scaled_mm_args.h, TileChoice, says which one a problem gets).
+// The four tile shapes (scaled_mm_args.h, choose_tiles, says which one a problem gets), measured
+// against each other on the H200 (benchmarks/NOTES.md, session 15; scripts/scaled_mm_tile_probe.cu).
+// Few tokens: swapped, 64 weight rows x 16 tokens x 256 deep, one CTA per tile (7.6 us at
+// 1-16 x 4096 x 4096, where 64 x 32 unswapped pingpong took 11.5-12.4).
 template <class ElementAB>
-using SmallTiles = TileConfig<64, 32, 128, 1, 1, PingpongSchedule<ElementAB>, cutlass::epilogue::TmaWarpSpecialized>;
+using FewTokenTiles =
+    TileConfig<64, 16, 256, 1, 1, BasicSchedule<ElementAB>, cutlass::epilogue::TmaWarpSpecialized, void>;
+// Up to 128 tokens: swapped, 64 x 64 pingpong (8.7-9.0 us at 64-128 x 4096 x 4096).
+template <class ElementAB>
+using SomeTokenTiles = TileConfig<64, 64, 128, 1, 1, PingpongSchedule<ElementAB>, cutlass::epilogue::TmaWarpSpecialized>;
 template <class ElementAB>
 using MediumTiles = TileConfig<64, 128, 128, 1, 1, PingpongSchedule<ElementAB>, cutlass::epilogue::TmaWarpSpecialized>;
 template <class ElementAB>
@@ -198,8 +205,10 @@ using LargeTiles = TileConfig<128, 128, 128, 2, 1, PingpongSchedule<ElementAB>, 
 template <class ElementAB, class ElementOut, bool kZeroPoints>
 void dispatch_tiles(const ScaledMmArgs& p, const WorkspaceFn& workspace) {
   switch (p.tiles) {
-    case TileChoice::kSmall:
-      return run<ScaledMm<ElementAB, ElementOut, SmallTiles<ElementAB>, kZeroPoints>>(p, workspace);
+    case TileChoice::kFewTokens:
+      return run<ScaledMm<ElementAB, ElementOut, FewTokenTiles<ElementAB>, kZeroPoints, true>>(p, workspace);
+    case TileChoice::kSomeTokens:
+      return run<ScaledMm<ElementAB, ElementOut, SomeTokenTiles<ElementAB>, kZeroPoints, true>>(p, workspace);
     case TileChoice::kMedium:
       return run<ScaledMm<ElementAB, ElementOut, MediumTiles<ElementAB>, kZeroPoints>>(p, workspace);
     case TileChoice::kLarge:
