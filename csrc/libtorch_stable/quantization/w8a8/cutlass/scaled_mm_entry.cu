@@ -72,7 +72,7 @@ ScaledMmArgs check_and_describe(const char* op, Tensor& out, const Tensor& a, co
   p.op = op;
   p.m = m, p.n = n, p.k = k;
   p.lda = row_stride(a, 0, k);
-  p.ldb = n == 1 ? k : b.stride(1);
+  p.ldb = b.stride(1);  // N is a multiple of 16, so never a single column
   p.ldd = row_stride(out, 0, n);
   TORCH_UTILS_CHECK(p.lda % 16 == 0 && p.ldb % 16 == 0 && p.ldd * int64_t(out.element_size()) % 16 == 0, op,
                     ": the row strides of a, b and out must be multiples of 16 bytes, got ", p.lda, ", ", p.ldb,
@@ -98,9 +98,8 @@ ScaledMmArgs check_and_describe(const char* op, Tensor& out, const Tensor& a, co
   p.b_scales = static_cast<const float*>(b_scales.const_data_ptr());
   p.out_bf16 = out.scalar_type() == ScalarType::BFloat16;
   p.device = out.get_device_index();
-  int major = 0, minor = 0;
-  VLLM_OPS_GPU_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, p.device));
-  VLLM_OPS_GPU_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, p.device));
+  const int major = compute_capability_major(p.device);
+  const int minor = cached_device_attribute<cudaDevAttrComputeCapabilityMinor>(p.device);
   TORCH_UTILS_CHECK(major == 9 && minor == 0, op, ": this build's kernels are for compute capability 9.0 (sm_90a, "
                     "Hopper); device ", p.device, " is ", major, ".", minor,
                     " (cutlass_scaled_mm_supports_fp8 answers which capabilities are served)");
