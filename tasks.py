@@ -232,21 +232,26 @@ def abi_check(c, target="all", path=None, max_glibc=None, profile=None):
         raise Exit(code=1)
 
 
-@cli_task(name="repro", help={"target": TARGET_HELP, "keep": "keep the two build trees for inspection",
-                             "profile": PROFILE_HELP})
-def repro_check(c, target="cpu", keep=False, profile=None):
+@cli_task(name="repro", help={"target": TARGET_HELP, "keep": "keep the build trees for inspection",
+                             "profile": PROFILE_HELP,
+                             "against_dist": "compare one varied clean build against dist/<target>/ (the last "
+                                             "`invoke build`, of this clean commit) instead of building twice"})
+def repro_check(c, target="cpu", keep=False, profile=None, against_dist=False):
     """Build a target twice from clean, varying path, user, jobs, locale, timezone and umask; compare bytes."""
     _target(target)
     cfg = config.load(profile=profile)
-    with ui.step(f"repro {target}: two clean builds"):
-        result = repro.check(engine.connect(), cfg, target, log=ui.message, keep=keep)
+    control = repro.published_control(cfg, target) if against_dist else None
+    with ui.step(f"repro {target}: {'one clean build against dist/' + target if control else 'two clean builds'}"):
+        result = repro.check(engine.connect(), cfg, target, log=ui.message, keep=keep, control=control)
     verdict = "IDENTICAL" if result.identical else "DIFFERENT"
+    names = ("a (dist)", "b") if control else ("a", "b")
+    caches = ("on", "off") if control else ("off", "off")
     rows = []
-    for i, name in enumerate("ab"):
-        rows.append(ui.Row(f"{target} {name}", LIBRARY_NAME, result.sha256[i], result.seconds[i], "off",
-                           verdict if result.sha256[0] == result.sha256[1] else "DIFFERENT"))
-    for i, name in enumerate("ab"):
-        rows.append(ui.Row(f"{target} {name}", "wheel", result.wheel_sha256[i], cache="off", result=(
+    for i, name in enumerate(names):
+        rows.append(ui.Row(f"{target} {name}", LIBRARY_NAME, result.sha256[i], result.seconds[i] if i or not control
+                           else None, caches[i], verdict if result.sha256[0] == result.sha256[1] else "DIFFERENT"))
+    for i, name in enumerate(names):
+        rows.append(ui.Row(f"{target} {name}", "wheel", result.wheel_sha256[i], cache=caches[i], result=(
             verdict if result.wheel_sha256[0] == result.wheel_sha256[1] else "DIFFERENT")))
     ui.summary(f"repro {target}: {verdict}", rows)
     if not result.identical:

@@ -356,14 +356,17 @@ class EnvConfig:
         jobs = self.data["build"]["max_jobs"]
         if jobs != "auto":
             return jobs
+        return max(1, min(os.cpu_count() or 1, self.jobs_memory_allows(target, available_gib)))
+
+    def jobs_memory_allows(self, target: str, available_gib: float | None = None) -> int:
+        """How many compile jobs of `target` fit in free memory at their measured peak (maybe 0)."""
         per_job = self.data["build"]["job_peak_gib"][target]
         if target == "cuda":
             per_job *= self.nvcc_threads
         if available_gib is None:
             available_gib = available_memory_gib()
         # Keep 1 GiB for everything else on the machine.
-        by_memory = int(max(available_gib - 1.0, 0) // per_job)
-        return max(1, min(os.cpu_count() or 1, by_memory))
+        return int(max(available_gib - 1.0, 0) // per_job)
 
 
 def available_memory_gib() -> float:

@@ -76,7 +76,7 @@ def build_in_image(client, cfg: EnvConfig, target: str, jobs: int | None = None,
     with step(f"publish dist/{target}"):
         toolchain = json.loads((build_dir / "toolchain.json").read_text())
         published = publish.publish(cfg, target, build_dir, publish.dist_dir(target), image, toolchain,
-                                    extra={"abi": verdict})
+                                    extra={"abi": verdict, "jobs": jobs})
     sha = sha256_file(published)
     artifacts = [Artifact(published, sha, compile_seconds, _ccache_note(build_dir)),
                  Artifact(published.parent / built.path.name, sha256_file(published.parent / built.path.name),

@@ -5,6 +5,10 @@ Varied between the two builds: the checkout path, the host build directory, the 
 builds run at different moments; the compiler sees only SOURCE_DATE_EPOCH), the user id, the
 job count, the locale and timezone, and the umask. The compiler cache is off, so each build
 really compiles. On a mismatch, diffoscope (when installed) says where the bytes differ.
+
+With a control (`invoke repro --against-dist`), the first build is the one `invoke build` already
+published in dist/<target>/ from this same commit, and only the varied second build runs: CI
+has just built every target, and building each twice more cost it a quarter of an hour.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import abi, wheel
+from . import abi, publish, wheel
 from .compile import LIBRARY_NAME, compile_in_image, find_header_torch
 from .config import REPO_ROOT, EnvConfig, load
 from .errors import BuildEnvError
@@ -53,17 +57,74 @@ def describe_difference(a: Path, b: Path) -> str:
     return f"{len(lines)} bytes differ (install diffoscope for detail); first offsets:\n" + "\n".join(lines[:20])
 
 
-def check(client, cfg: EnvConfig, target: str, log: Log = print, keep: bool = False) -> ReproResult:
-    """The two builds' output goes to their build.log and wheel.log only; `log` gets one line per build."""
+@dataclass(frozen=True)
+class Control:
+    """A published build standing in for the first variant."""
+    library: Path
+    sha256: str
+    wheel_sha256: str
+    jobs: int
+
+
+def published_control(cfg: EnvConfig, target: str, dist: Path | None = None) -> Control:
+    """dist/<target>/ as the control build, after checking that it is this commit's, clean, of
+    this env.yaml and profile, and unchanged since it was published."""
+    dist = dist or publish.dist_dir(target)
+    manifest_path = dist / publish.MANIFEST_NAME
+    fix = f"run `invoke build --target {target}` first, or drop --against-dist"
+    if not manifest_path.is_file():
+        raise BuildEnvError(f"--against-dist: no {manifest_path}; {fix}")
+    data = json.loads(manifest_path.read_text())
+    now = publish.git_state()
+    problems = []
+    if data.get("target") != target:
+        problems.append(f"it is a {data.get('target')} build")
+    if data.get("profile") != cfg.profile:
+        problems.append(f"it was built with profile {data.get('profile')}, this run uses {cfg.profile}")
+    if data.get("env_yaml_sha256") != cfg.sha256:
+        problems.append("env.yaml changed since")
+    if data["git"]["commit"] != now["commit"] or data["git"]["dirty"] or now["dirty"]:
+        problems.append(f"it was built at commit {data['git']['commit']}{' (dirty)' if data['git']['dirty'] else ''}, "
+                        f"the tree is at {now['commit']}{' (dirty)' if now['dirty'] else ''}")
+    wheels = [name for name in data["artifacts"] if name.endswith(".whl")]
+    if len(wheels) != 1:
+        problems.append(f"its manifest lists {len(wheels)} wheels, not one")
+    for name, sha in data["artifacts"].items():
+        if not (dist / name).is_file() or sha256_file(dist / name) != sha:
+            problems.append(f"{name} is missing or no longer matches the manifest")
+    if problems:
+        raise BuildEnvError(f"--against-dist: {dist} cannot be the control build: {'; '.join(problems)}; {fix}")
+    return Control(dist / LIBRARY_NAME, data["artifacts"][LIBRARY_NAME], data["artifacts"][wheels[0]],
+                   data.get("jobs") or cfg.max_jobs(target))
+
+
+def varied_jobs(cfg: EnvConfig, target: str, control_jobs: int) -> int:
+    """A job count other than the control's: one more where memory allows (on a machine whose
+    cores the control already used, that costs no time), else one fewer."""
+    if control_jobs + 1 <= cfg.jobs_memory_allows(target):
+        return control_jobs + 1
+    return max(1, control_jobs - 1)
+
+
+def check(client, cfg: EnvConfig, target: str, log: Log = print, keep: bool = False,
+          control: Control | None = None) -> ReproResult:
+    """The builds' output goes to their build.log and wheel.log only; `log` gets one line per build.
+    With a control, it is the first variant and only the second is built."""
     root = Path(tempfile.mkdtemp(prefix="vllm-ops-repro-"))
     try:
         hashes, libraries, wheel_hashes, seconds = [], [], [], []
-        # Both checkouts are taken now: the second build starts tens of minutes later (the full
+        variants = list(VARIANTS)
+        if control:
+            log(f"repro {target}: build a is {control.library.parent} (published, -j{control.jobs})")
+            hashes, libraries = [control.sha256], [control.library]
+            wheel_hashes, seconds = [control.wheel_sha256], [0.0]
+            variants = [{**VARIANTS[1], "jobs": varied_jobs(cfg, target, control.jobs)}]
+        # All checkouts are taken now: the second build starts tens of minutes later (the full
         # CUDA arch list), and an edit to the working tree in between made the two differ.
-        checkouts = [root / f"checkout-{variant['name']}" / "nested" / "vllm-ops" for variant in VARIANTS]
+        checkouts = [root / f"checkout-{variant['name']}" / "nested" / "vllm-ops" for variant in variants]
         for checkout in checkouts:
             export_tree(checkout)
-        for variant, checkout in zip(VARIANTS, checkouts, strict=True):
+        for variant, checkout in zip(variants, checkouts, strict=True):
             start = time.monotonic()
             build_dir = root / f"build-{variant['name']}-{target}"
             build_dir.mkdir(parents=True)
