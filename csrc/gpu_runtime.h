@@ -4,6 +4,7 @@
 
 #include <torch/csrc/inductor/aoti_torch/c/shim.h>
 
+#include <atomic>
 #include <utility>
 
 #include "torch_utils.h"
@@ -125,15 +126,21 @@ inline gpuStream_t current_gpu_stream(int32_t device) {
   return static_cast<gpuStream_t>(stream);
 }
 
-// A device attribute, read once per device (concurrent first calls write the same value).
+// A device attribute, read once per device. The cache holds value + 1, so that an attribute
+// whose value is 0 (a compute capability minor of 0) is still read only once; concurrent first
+// calls store the same value.
 template <auto kAttribute>
 int cached_device_attribute(int device) {
-  static int cached[64] = {};
-  int value = device >= 0 && device < 64 ? cached[device] : 0;
-  if (value == 0) {
-    VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&value, kAttribute, device));
-    if (device >= 0 && device < 64) cached[device] = value;
+  constexpr int kDevices = 64;
+  static std::atomic<int> cached_plus_one[kDevices] = {};
+  const bool cacheable = device >= 0 && device < kDevices;
+  if (cacheable) {
+    const int stored = cached_plus_one[device].load(std::memory_order_relaxed);
+    if (stored != 0) return stored - 1;
   }
+  int value = 0;
+  VLLM_OPS_GPU_CHECK(gpuDeviceGetAttribute(&value, kAttribute, device));
+  if (cacheable) cached_plus_one[device].store(value + 1, std::memory_order_relaxed);
   return value;
 }
 

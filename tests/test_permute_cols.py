@@ -31,6 +31,32 @@ def test_matches_indexing(m, k, dtype):
     torch.testing.assert_close(ops.permute_cols(a, perm), a[:, perm.long()], rtol=0, atol=0)
 
 
+# The row-staged kernel runs when there are at least as many rows as SMs (132 on the H200) and a
+# row fits in a block's shared memory; (140, 120000) is a 240 KB row, past the H200's 227 KB, so it
+# takes the gathering kernel with as many rows.
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("m, k", [(300, 4096), (257, 14336), (140, 120000)])
+def test_many_rows_match_indexing(m, k, dtype):
+    a = torch.randn(m, k, dtype=dtype, device="cuda")
+    perm = torch.randperm(k, device="cuda").int()
+    torch.testing.assert_close(ops.permute_cols(a, perm), a[:, perm.long()], rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+def test_many_rows_repeated_and_out_of_range_entries():
+    m, k = 200, 1024
+    a = torch.randn(m, k, dtype=torch.bfloat16, device="cuda") + 5
+    perm = torch.randint(0, k, (k,), device="cuda", dtype=torch.int32)
+    bad = torch.tensor([0, 7, 500, k - 1], device="cuda")
+    perm[bad] = torch.tensor([-1, k, -(2**31), 2**31 - 1], device="cuda", dtype=torch.int32)
+    out = ops.permute_cols(a, perm)
+    assert (out[:, bad] == 0).all()
+    keep = torch.ones(k, dtype=torch.bool, device="cuda")
+    keep[bad] = False
+    torch.testing.assert_close(out[:, keep], a[:, perm.long()[keep]], rtol=0, atol=0)
+
+
 @pytest.mark.cuda
 def test_unaligned_start_and_repeated_indices():
     # A view starting one element in (no 16-byte vectors) and a perm that repeats columns.
