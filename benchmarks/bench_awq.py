@@ -103,12 +103,13 @@ def main():
     parser.add_argument("--vllm-lib", help="path to vLLM 0.22.0's _C_stable_libtorch.abi3.so")
     parser.add_argument("--out", default="results", type=Path)
     parser.add_argument("--parts", default="gemm,dequant,permute")
+    parser.add_argument("--gemm-tokens", default="1,16,64,512", help="M of the awq_gemm part")
     args = parser.parse_args()
     vllm = common.load_vllm(args.vllm_lib)
     shapes = [(4096, 4096), (4096, 14336)]
     rows = []
     if "gemm" in args.parts:
-        rows += bench_gemm(vllm, (1, 16, 64, 512), shapes)
+        rows += bench_gemm(vllm, [int(m) for m in args.gemm_tokens.split(",")], shapes)
     if "dequant" in args.parts:
         rows += bench_dequant(vllm, shapes)
     if "permute" in args.parts:

@@ -102,6 +102,34 @@ def within_gemm_bound(out, x, exact):
     return bool(((out.double() - ref).abs() <= bound * 1.01 + 1e-6).all())
 
 
+# awq_gemm's few-row kernel (M <= 8, 4 rows of X per pass, K split across blocks; 13 and 32 take
+# dequantize + matmul): N = 1000 is 125 packed columns (a partial block of 32), K = 4096 splits;
+# group 32 and 128.
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("group", [32, 128])
+@pytest.mark.parametrize("m", [1, 2, 3, 8, 13, 32])
+def test_few_rows_match_reference(m, group, dtype):
+    k, n = 4096, 1000
+    ck = Checkpoint(k, n, group, dtype, seed=m + group)
+    x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(dtype)
+    out = ops.awq_gemm(x.cuda(), *ck.args("cuda"), 8).cpu()
+    assert out.dtype == dtype and out.shape == (m, n)
+    assert within_gemm_bound(out, x, ck.exact)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("case", ["group of 4", "X not 16-byte aligned"])
+def test_few_rows_fallback_cases(case):
+    # Where the few-row kernel does not apply, the dequantize + matmul path meets the same bound.
+    ck = Checkpoint(512, 64, 4 if case == "group of 4" else 64, seed=5)
+    storage = torch.randn(3 * 512 + 1, generator=torch.Generator().manual_seed(5)).half().cuda()
+    x = storage[1:].view(3, 512) if case == "X not 16-byte aligned" else storage[:1536].view(3, 512)
+    assert (x.data_ptr() % 16 != 0) == (case == "X not 16-byte aligned")
+    out = ops.awq_gemm(x, *ck.args("cuda"), 8).cpu()
+    assert within_gemm_bound(out, x.cpu(), ck.exact)
+
+
 @pytest.mark.cuda
 def test_bound_catches_a_wrong_nibble():
     ck = Checkpoint(512, 64, 128, seed=3)

@@ -31,9 +31,9 @@ def test_matches_indexing(m, k, dtype):
     torch.testing.assert_close(ops.permute_cols(a, perm), a[:, perm.long()], rtol=0, atol=0)
 
 
-# The row-staged kernel runs when there are at least as many rows as SMs (132 on the H200) and a
-# row fits in a block's shared memory; (140, 120000) is a 240 KB row, past the H200's 227 KB, so it
-# takes the gathering kernel with as many rows.
+# The row-staged kernel runs when there are at least as many rows as SMs (132 on the H200) and two
+# rows fit in a block's shared memory (227 KB on the H200); (140, 120000) is 480 KB for two rows,
+# so it takes the gathering kernel with as many rows.
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("m, k", [(300, 4096), (257, 14336), (140, 120000)])
@@ -55,6 +55,15 @@ def test_many_rows_repeated_and_out_of_range_entries():
     keep = torch.ones(k, dtype=torch.bool, device="cuda")
     keep[bad] = False
     torch.testing.assert_close(out[:, keep], a[:, perm.long()[keep]], rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+def test_many_rows_perm_not_16_byte_aligned():
+    # perm one int32 into its storage: read entry by entry instead of as 16-byte words.
+    a = torch.randn(150, 4096, dtype=torch.float16, device="cuda")
+    perm = torch.cat([torch.zeros(1, dtype=torch.int32), torch.randperm(4096).int()]).cuda()[1:]
+    assert perm.data_ptr() % 16 != 0
+    torch.testing.assert_close(ops.permute_cols(a, perm), a[:, perm.long()], rtol=0, atol=0)
 
 
 @pytest.mark.cuda

@@ -1,8 +1,14 @@
 // AWQ on CUDA (a CUDA-only family: CMake lists this file for the cuda target only and
 // torch_bindings.cpp registers it under the CUDA fence). awq_dequantize: one thread per packed
-// word, eight outputs written as one 16-byte store. awq_gemm: the weights dequantized once in the
-// activations' dtype, then torch's matmul (cuBLAS, tensor cores) for every M; a fused kernel for
-// few rows is not written yet.
+// word, eight outputs written as one 16-byte store. awq_gemm:
+// - few rows (M <= kFewRowsMax): a fused kernel reads each packed word once and multiplies its
+//   eight weights, rounded to the activations' dtype exactly as awq_dequantize rounds them, by up
+//   to kFewTile rows of X at a time with fp32 accumulation (so it computes what the path below
+//   does, up to the order of fp32 additions). Dequantizing first writes and re-reads 2 bytes per
+//   weight where the packed weight is half a byte; at M = 1, 4096 x 14336 that path took 2.4x
+//   vLLM's time, the fused kernel 0.63x (benchmarks/NOTES.md).
+// - more rows: the weights dequantized once in the activations' dtype, then torch's matmul
+//   (cuBLAS, tensor cores).
 //
 // split_k_iters, thx and thy are vLLM's launch parameters (K split into split_k_iters partial
 // products; the dequantize kernel's block shape; vLLM's Python passes 0, 0, 0 to
@@ -12,7 +18,11 @@
 #include <torch/csrc/stable/accelerator.h>
 #include <torch/csrc/stable/ops.h>
 
+#include <cuda_fp16.h>
+
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 
 #include "../../../dispatch_utils.h"
 #include "../../../gpu_runtime.h"
@@ -93,6 +103,229 @@ Tensor dequantize(const Tensor& qweight, const Tensor& scales, const Tensor& qze
   return w;
 }
 
+// The few-row kernel. Lane j of a warp owns packed word column c = blockIdx.x * 32 + j (output
+// columns 8c .. 8c + 7); the block's 8 warps split the block's range of K (grid.y splits K across
+// blocks) in runs of kRun rows, which lie in one group (the group size is a multiple of kRun).
+// Per run a lane issues its kRun word loads at once (32 consecutive words per warp: one 128-byte
+// line per row). The warps' sums are added in shared memory in warp order, and the splits' sums
+// by awq_sum_splits_kernel in split order: results do not depend on timing.
+constexpr int kRun = 8;
+constexpr int kFewWarps = 8;
+constexpr int kFewTile = 4;      // rows of X per pass over the weights (8 spilled registers)
+// The crossover to dequantize + matmul, measured on the H200 (benchmarks/NOTES.md, session 16):
+// 4096 x 4096: 25.6 us fused at M = 8, 26.8 us dequantize + matmul at 33; 4096 x 14336: 78 against
+// 83. The fused time grows with M (every row of X costs 8 FMAs per packed word), the other not.
+constexpr int kFewRowsMax = 8;
+
+// A group's zero points and scales for one packed word column, in the form word_weights wants.
+// The eight weights of a word are (q - zero) * scale, each rounded once to T (awq::dequant). For
+// fp16, nibbles i and i + 4 hold columns 2i and 2i + 1 (awq_pack.h) and become the halves
+// 1024 + q with one mask-and-or per pair; the difference of two such halves is the exact small
+// integer q - zero, and one fp16 multiply rounds the exact product once, as rounding the (exact)
+// float product to fp16 does. bf16 takes the float route.
+template <typename T>
+struct GroupConsts {
+  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
+  uint32_t zero_word = 0;
+  __half2 zero_pairs[awq::kPack / 2];   // fp16: 1024 + zero, columns 2i and 2i + 1
+  __half2 scale_pairs[awq::kPack / 2];  // fp16: the scales of columns 2i and 2i + 1
+  float scale[kHalf ? 1 : awq::kPack];  // bf16
+
+  __device__ __forceinline__ void load(const uint32_t* qzeros, const T* scales, int64_t at_word) {
+    zero_word = __ldg(qzeros + at_word);
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(scales + at_word * awq::kPack));
+    if constexpr (kHalf) {
+      const uint32_t s[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+      for (int i = 0; i < awq::kPack / 2; ++i) {
+        const uint32_t z = ((zero_word >> (4 * i)) & 0x000F000Fu) | 0x64006400u;
+        memcpy(&zero_pairs[i], &z, 4);
+        memcpy(&scale_pairs[i], &s[i], 4);
+      }
+    } else {
+      const T* v = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int j = 0; j < awq::kPack; ++j) scale[j] = static_cast<float>(v[j]);
+    }
+  }
+};
+
+template <typename T>
+__device__ __forceinline__ void word_weights(uint32_t q_word, const GroupConsts<T>& g, float (&w)[awq::kPack]) {
+  if constexpr (GroupConsts<T>::kHalf) {
+#pragma unroll
+    for (int i = 0; i < awq::kPack / 2; ++i) {
+      const uint32_t q = ((q_word >> (4 * i)) & 0x000F000Fu) | 0x64006400u;
+      __half2 qh;
+      memcpy(&qh, &q, 4);
+      const float2 f = __half22float2(__hmul2(__hsub2(qh, g.zero_pairs[i]), g.scale_pairs[i]));
+      w[2 * i] = f.x, w[2 * i + 1] = f.y;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < awq::kPack; ++j)
+      w[j] = static_cast<float>(static_cast<T>(awq::dequant(awq::unpack(q_word, j), awq::unpack(g.zero_word, j), g.scale[j])));
+  }
+}
+
+template <typename T, int kTile>
+__global__ void __launch_bounds__(kFewWarps * 32, 2)
+awq_few_rows_kernel(const T* __restrict__ x, int m, const uint32_t* __restrict__ qweight,
+                    const uint32_t* __restrict__ qzeros, const T* __restrict__ scales, int k, int64_t words,
+                    int group_size, int runs_per_split, T* __restrict__ out, float* __restrict__ partial) {
+  __shared__ float warp_sums[kFewWarps - 1][32][awq::kPack];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t c = int64_t{blockIdx.x} * 32 + lane;
+  const bool owns = c < words;
+  const uint32_t* column = qweight + (owns ? c : 0);  // lanes past N read column 0 and write nothing
+  const int split_first = blockIdx.y * runs_per_split;
+  const int split_end = min(k / kRun, split_first + runs_per_split);
+  float acc[kTile][awq::kPack];
+#pragma unroll
+  for (int t = 0; t < kTile; ++t)
+#pragma unroll
+    for (int j = 0; j < awq::kPack; ++j) acc[t][j] = 0.f;
+
+  // Two runs of words in flight per lane: the next run's loads go out before this one's math.
+  auto load_run = [&](int run, uint32_t (&q)[kRun]) {
+    if (run < split_end) {
+#pragma unroll
+      for (int r = 0; r < kRun; ++r) q[r] = __ldg(column + int64_t{run * kRun + r} * words);
+    }
+  };
+  GroupConsts<T> consts;
+  int group_end = 0;  // the first row past the group whose constants are loaded
+  uint32_t q[kRun];
+  load_run(split_first + warp, q);
+  for (int run = split_first + warp; run < split_end; run += kFewWarps) {
+    uint32_t next[kRun];
+    load_run(run + kFewWarps, next);
+    const int k0 = run * kRun;
+    if (k0 >= group_end) {
+      const int group = k0 / group_size;
+      group_end = (group + 1) * group_size;
+      consts.load(qzeros, scales, group * words + (owns ? c : 0));
+    }
+    uint4 xv[kTile];  // the run's X values: one 16-byte load per row of X, the same for every lane
+#pragma unroll
+    for (int t = 0; t < kTile; ++t) xv[t] = t < m ? __ldg(reinterpret_cast<const uint4*>(x + int64_t{t} * k + k0)) : uint4{};
+#pragma unroll
+    for (int r = 0; r < kRun; ++r) {
+      float w[awq::kPack];
+      word_weights<T>(q[r], consts, w);
+#pragma unroll
+      for (int t = 0; t < kTile; ++t) {
+        const float xr = static_cast<float>(reinterpret_cast<const T*>(&xv[t])[r]);
+#pragma unroll
+        for (int j = 0; j < awq::kPack; ++j) acc[t][j] = fmaf(w[j], xr, acc[t][j]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kRun; ++r) q[r] = next[r];
+  }
+
+  // The warps' sums, one row of X at a time, added by warp 0 in warp order.
+#pragma unroll
+  for (int t = 0; t < kTile; ++t) {
+    if (t >= m) break;  // the same for the whole block
+    if (warp > 0) {
+#pragma unroll
+      for (int j = 0; j < awq::kPack; ++j) warp_sums[warp - 1][lane][j] = acc[t][j];
+    }
+    __syncthreads();
+    if (warp == 0 && owns) {
+      for (int from = 0; from < kFewWarps - 1; ++from)
+#pragma unroll
+        for (int j = 0; j < awq::kPack; ++j) acc[t][j] += warp_sums[from][lane][j];
+      const int64_t at = (t * words + c) * awq::kPack;
+      if (partial == nullptr) {
+        alignas(16) T v[awq::kPack];
+#pragma unroll
+        for (int j = 0; j < awq::kPack; ++j) v[j] = static_cast<T>(acc[t][j]);
+        *reinterpret_cast<uint4*>(out + at) = *reinterpret_cast<const uint4*>(v);
+      } else {
+        float4* p = reinterpret_cast<float4*>(partial + int64_t{blockIdx.y} * m * words * awq::kPack + at);
+        p[0] = make_float4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
+        p[1] = make_float4(acc[t][4], acc[t][5], acc[t][6], acc[t][7]);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// out = the splits' partial sums [splits][count], added in split order, in T.
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+awq_sum_splits_kernel(const float* __restrict__ partial, int splits, int64_t count, T* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{kThreads} + threadIdx.x; i < count; i += int64_t{gridDim.x} * kThreads) {
+    float sum = 0.f;
+    for (int s = 0; s < splits; ++s) sum += partial[s * count + i];
+    out[i] = static_cast<T>(sum);
+  }
+}
+
+// X [m, K] @ W for m <= kFewRowsMax, kFewTile rows of X per pass. false where the kernel does not
+// apply (a group size or K that is not a multiple of kRun, K of 2^31 or more, X or the scales
+// not 16-byte aligned).
+bool few_rows_gemm(const Tensor& x, const Tensor& qweight, const Tensor& scales, const Tensor& qzeros,
+                   const AwqShape& shape, Tensor& out) {
+  if (shape.k == 0 || shape.k % kRun != 0 || shape.group_size % kRun != 0 || shape.k >= (int64_t{1} << 31) ||
+      !is_aligned(x.const_data_ptr(), 16) || !is_aligned(scales.const_data_ptr(), 16))
+    return false;
+  const int64_t m = x.size(0), words = qweight.size(1);
+  const int runs = static_cast<int>(shape.k / kRun);
+  const int device = qweight.get_device_index();
+  torch::stable::accelerator::DeviceGuard guard(device);
+  const gpuStream_t stream = current_gpu_stream(device);
+  const int sms = multiprocessor_count(device);
+  const int64_t column_blocks = (words + 31) / 32;
+  Tensor partial;  // [splits][rows of a pass][N], only where K is split across blocks
+  dispatch_half_types(x.scalar_type(), [&](auto dtype_tag) {
+    using scalar_t = decltype(dtype_tag);
+    const auto* xp = static_cast<const scalar_t*>(x.const_data_ptr());
+    auto* op = static_cast<scalar_t*>(out.mutable_data_ptr());
+    for (int64_t first = 0; first < m; first += kFewTile) {
+      const int rows = static_cast<int>(std::min<int64_t>(kFewTile, m - first));
+      auto launch = [&](auto kernel) {
+        // K split across blocks so that the grid fills every SM with as many blocks as stay
+        // resident, with at least two runs per warp.
+        int per_sm = 0;
+        VLLM_OPS_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kFewWarps * 32, 0));
+        const int64_t slots = int64_t{sms} * std::max(per_sm, 1);
+        const int64_t max_splits = std::max(1, runs / (2 * kFewWarps));
+        const int64_t splits = std::clamp<int64_t>((slots + column_blocks - 1) / column_blocks, 1, max_splits);
+        const int runs_per_split = static_cast<int>((runs + splits - 1) / splits);
+        const int used_splits = (runs + runs_per_split - 1) / runs_per_split;
+        float* p = nullptr;
+        if (used_splits > 1) {
+          const int64_t need = int64_t{used_splits} * rows * shape.n;
+          if (!partial.defined() || partial.numel() < need) partial = torch::stable::new_empty(x, {need}, ScalarType::Float);
+          p = static_cast<float*>(partial.mutable_data_ptr());
+        }
+        kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(used_splits)), kFewWarps * 32, 0,
+                 stream>>>(xp + first * shape.k, rows, static_cast<const uint32_t*>(qweight.const_data_ptr()),
+                           static_cast<const uint32_t*>(qzeros.const_data_ptr()),
+                           static_cast<const scalar_t*>(scales.const_data_ptr()), static_cast<int>(shape.k), words,
+                           static_cast<int>(shape.group_size), runs_per_split, op + first * shape.n, p);
+        if (p != nullptr) {
+          const int64_t count = rows * shape.n;
+          const auto blocks = static_cast<unsigned>(std::min<int64_t>(int64_t{sms} * 8, (count + kThreads - 1) / kThreads));
+          awq_sum_splits_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(p, used_splits, count, op + first * shape.n);
+        }
+      };
+      if (rows == 1) {
+        launch(awq_few_rows_kernel<scalar_t, 1>);
+      } else if (rows == 2) {
+        launch(awq_few_rows_kernel<scalar_t, 2>);
+      } else {
+        launch(awq_few_rows_kernel<scalar_t, kFewTile>);
+      }
+    }
+  });
+  VLLM_OPS_GPU_CHECK(gpuGetLastError());
+  return true;
+}
+
 }  // namespace
 
 Tensor awq_dequantize(const Tensor& qweight, const Tensor& scales, const Tensor& qzeros, int64_t split_k_iters,
@@ -115,6 +348,11 @@ Tensor awq_gemm(const Tensor& in_feats, const Tensor& qweight, const Tensor& sca
   TORCH_UTILS_CHECK(in_feats.dim() == 2 && in_feats.size(1) == shape.k, op, ": _in_feats must be 2-D [M, K = ",
                     shape.k, "] (K from _kernel), got shape ", shape_str(in_feats));
   check_contiguous(op, "_in_feats", in_feats);
+  const int64_t m = in_feats.size(0);
+  if (m >= 1 && m <= kFewRowsMax) {
+    Tensor out = torch::stable::new_empty(in_feats, {m, shape.n});
+    if (few_rows_gemm(in_feats, qweight, scales, qzeros, shape, out)) return out;
+  }
   const Tensor w = dequantize(qweight, scales, qzeros, shape);
   return torch::stable::matmul(in_feats, w);
 }
