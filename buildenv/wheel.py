@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 import shlex
+import shutil
 import time
 import zipfile
 from dataclasses import dataclass
@@ -20,8 +21,13 @@ from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
 from .files import Log, first_error_lines, sha256_file
 
-RAW_DIR = "wheel-out"  # in the build directory: scikit-build-core's output
-TREE_DIR = "wheel-tree"  # its CMake build tree
+RAW_DIR = "wheel-out"  # in the build directory: scikit-build-core's output, at WHEEL_OUT in its container
+# scikit-build-core's CMake tree, in the build directory. Its container mounts it at /build, where
+# the plain build's tree is in the compile container, so every compile command (the file prefix
+# maps name the binary dir) equals the plain build's and hits the compiler cache it just filled.
+# ("wheel-tree", the name before, was configured at /build/wheel-tree: CMake would refuse it.)
+TREE_DIR = "wheel-build"
+WHEEL_OUT = "/wheel-out"
 STAMP_FILE = "wheel-inputs.sha256"  # in the build directory: inputs_stamp of the wheel beside it
 # Raw wheels by content key, beside the compiler cache (same volume, same lifetime).
 WHEEL_CACHE = f"{container.CCACHE}/vllm-ops-wheels"
@@ -40,29 +46,30 @@ def variant(cfg: EnvConfig, target: str) -> str:
     return f"rocm{major}{minor}"
 
 
-def build_command(configure_args: list[str], src: str, build: str, cache_dir: str | None = None,
+def build_command(configure_args: list[str], src: str, tree: str, out: str, cache_dir: str | None = None,
                   cache_key: str | None = None) -> str:
-    """pip wheel through scikit-build-core, with the same CMake definitions as the plain build.
+    """pip wheel through scikit-build-core, with the same CMake definitions as the plain build, its
+    CMake tree in `tree` and the raw wheel written into `out` (an empty directory).
 
     With a cache, a raw wheel is kept under cache_dir/<cache_key>.whl (the key hashes everything
     the wheel is made of) and reused instead of running pip again; the newest WHEEL_CACHE_SIZE
     are kept."""
-    settings = [f"build-dir={build}/{TREE_DIR}"]
+    settings = [f"build-dir={tree}"]
     for arg in configure_args:
         if arg.startswith("-D") and "=" in arg:
             name, value = arg[2:].split("=", 1)
             settings.append(f"cmake.define.{name}={value}")
     cmd = ["python3", "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
-           "-w", f"{build}/{RAW_DIR}", src]
+           "-w", out, src]
     for setting in settings:
         cmd += ["--config-settings", setting]
-    pip_wheel = f"rm -rf {build}/{RAW_DIR} && " + shlex.join(cmd)
+    pip_wheel = shlex.join(cmd)
     if not (cache_dir and cache_key):
         return pip_wheel
     cached = shlex.quote(f"{cache_dir}/{cache_key}.whl")
-    raw = shlex.quote(f"{build}/{RAW_DIR}")
+    raw = shlex.quote(out)
     return (
-        f"if [ -f {cached} ]; then rm -rf {raw} && mkdir -p {raw} && cp {cached} {raw}/ "
+        f"if [ -f {cached} ]; then cp {cached} {raw}/ "
         f"&& echo 'wheel: reused {cache_key[:12]} {REUSED_MARK}'; "
         f"else {pip_wheel} && mkdir -p {shlex.quote(cache_dir)} "
         f"&& cp {raw}/*.whl {cached}.tmp && mv {cached}.tmp {cached} "
@@ -138,16 +145,21 @@ def build(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platf
     """scikit-build-core in the image (or the raw wheel cached under cache_key), then the variant
     version and proven tag on the host. The library inside must be the same bytes as the plain
     build's, which is in build_dir."""
-    command = build_command(image_configure_args(cfg, target), str(container.SRC), str(container.BUILD),
+    command = build_command(image_configure_args(cfg, target), str(container.SRC), str(container.BUILD), WHEEL_OUT,
                             WHEEL_CACHE if cache_key else None, cache_key)
     log_path = build_dir / "wheel.log"
+    raw_dir, tree = build_dir / RAW_DIR, build_dir / TREE_DIR
+    shutil.rmtree(raw_dir, ignore_errors=True)
+    raw_dir.mkdir()
+    tree.mkdir(exist_ok=True)  # made here, as the caller: the engine would create a missing one as root
+    volumes = {**container.build_mounts(source_dir, tree), str(raw_dir): {"bind": WHEEL_OUT, "mode": "rw"}}
     code = container.run(client, cfg.image(target)["tag"], f"umask 022; {command}", log_path, log,
                          user=container.caller_user(), working_dir=str(container.BUILD),
                          environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE,
                                       "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs),
                                       **({"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {})},
-                         volumes=container.build_mounts(source_dir, build_dir))
-    raw = sorted((build_dir / RAW_DIR).glob("*.whl"))
+                         volumes=volumes)
+    raw = sorted(raw_dir.glob("*.whl"))
     if code != 0 or not raw:
         raise BuildEnvError(f"building the {target} wheel failed (exit {code}); log: {log_path}\n"
                             + first_error_lines(log_path))

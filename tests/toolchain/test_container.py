@@ -50,6 +50,10 @@ def test_build_runs_as_caller_with_read_only_source_and_publishes(fake_repo):
     assert run["volumes"][str(REPO_ROOT)] == {"bind": "/src", "mode": "ro"}
     assert run["volumes"][str(build_dir)] == {"bind": "/build", "mode": "rw"}
     assert run["volumes"][container.CCACHE_VOLUME]["bind"] == "/ccache"
+    # The wheel's CMake tree sits where the plain build's does, so its compiles hit the cache.
+    assert wheel_run["volumes"][str(build_dir / "wheel-build")] == {"bind": "/build", "mode": "rw"}
+    assert wheel_run["volumes"][str(build_dir / "wheel-out")] == {"bind": "/wheel-out", "mode": "rw"}
+    assert wheel_run["volumes"][container.CCACHE_VOLUME]["bind"] == "/ccache"
     assert "CCACHE_DISABLE" not in run["environment"]  # ccache rejects any value but a true one
     script = run["command"][-1]
     assert "-DCMAKE_CXX_COMPILER_LAUNCHER=ccache" in script and "--parallel 2" in script

@@ -58,15 +58,18 @@ def test_wheel_requires_torch_from_the_target_abi():
 
 
 def test_wheel_build_passes_the_same_cmake_definitions():
-    command = wheel.build_command(["cmake", "-G", "Ninja", "-DVLLM_OPS_TARGET=cuda", "-DX=a;b"], "/src", "/build")
+    command = wheel.build_command(["cmake", "-G", "Ninja", "-DVLLM_OPS_TARGET=cuda", "-DX=a;b"], "/src", "/build",
+                                  "/wheel-out")
     assert "--config-settings cmake.define.VLLM_OPS_TARGET=cuda" in command
     assert "'cmake.define.X=a;b'" in command and "--no-build-isolation" in command and "--no-index" in command
+    assert "--config-settings build-dir=/build" in command and "-w /wheel-out /src" in command
 
 
 def test_wheel_cache_reuses_by_key_and_stores_atomically():
-    command = wheel.build_command(["cmake", "-DVLLM_OPS_TARGET=cpu"], "/src", "/build", "/ccache/w", "k" * 64)
+    command = wheel.build_command(["cmake", "-DVLLM_OPS_TARGET=cpu"], "/src", "/build", "/wheel-out", "/ccache/w",
+                                  "k" * 64)
     reuse, _, build = command.partition("; else ")
     assert reuse.startswith(f"if [ -f /ccache/w/{'k' * 64}.whl ]") and "pip wheel" not in reuse
     assert "pip wheel" in build and f"{'k' * 64}.whl.tmp /ccache/w/{'k' * 64}.whl" in build
     assert f"tail -n +{wheel.WHEEL_CACHE_SIZE + 1}" in build
-    assert "/ccache" not in wheel.build_command(["cmake"], "/src", "/build")
+    assert "/ccache" not in wheel.build_command(["cmake"], "/src", "/build", "/wheel-out")
