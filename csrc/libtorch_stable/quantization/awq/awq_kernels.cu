@@ -1,12 +1,13 @@
 // AWQ on CUDA (a CUDA-only family: CMake lists this file for the cuda target only and
 // torch_bindings.cpp registers it under the CUDA fence). awq_dequantize: one thread per packed
 // word, eight outputs written as one 16-byte store. awq_gemm:
-// - few rows (M <= kFewRowsMax): a fused kernel reads each packed word once and multiplies its
-//   eight weights, rounded to the activations' dtype exactly as awq_dequantize rounds them, by up
-//   to kFewTile rows of X at a time with fp32 accumulation (so it computes what the path below
-//   does, up to the order of fp32 additions). Dequantizing first writes and re-reads 2 bytes per
-//   weight where the packed weight is half a byte; at M = 1, 4096 x 14336 that path took 2.4x
-//   vLLM's time, the fused kernel 0.63x (benchmarks/NOTES.md).
+// - few rows: fused kernels read each packed word once and multiply its eight weights, rounded to
+//   the activations' dtype exactly as awq_dequantize rounds them, by the rows of X with fp32
+//   accumulation (so they compute what the path below does, up to the order of fp32 additions).
+//   Dequantizing first writes and re-reads 2 bytes per weight where the packed weight is half a
+//   byte; at M = 1, 4096 x 14336 that path took 2.4x vLLM's time (benchmarks/NOTES.md).
+//   - tensor cores (sm_80+, 2 <= M <= kMmaRowsMax, N a multiple of 64): mma.sync m16n8k16;
+//   - CUDA cores: M = 1, and M <= kFewRowsMax where the first does not apply (other N, sm_75).
 // - more rows: the weights dequantized once in the activations' dtype, then torch's matmul
 //   (cuBLAS, tensor cores).
 //
@@ -25,6 +26,7 @@
 #include <type_traits>
 
 #include "../../../dispatch_utils.h"
+#include "../../../gpu_mma.h"
 #include "../../../gpu_runtime.h"
 #include "../../ops.h"
 #include "../../tensor_checks.h"
@@ -264,6 +266,232 @@ awq_sum_splits_kernel(const float* __restrict__ partial, int splits, int64_t cou
   }
 }
 
+// The tensor-core few-row kernel (sm_80+): out^T = W^T X^T with mma.sync m16n8k16, W^T as the
+// m16 operand (16 output columns x 16 rows of K) and up to kTiles n8 tiles of X's rows as the
+// n8 operand, fp32 accumulation. A warp owns 64 output columns (8 packed words) as four m16
+// tiles and walks 16-row steps of K; the block's 8 warps split the block's steps into contiguous
+// runs, and grid.y splits K across blocks (partials added in fixed order, as in the CUDA-core
+// kernel).
+//
+// The fragment layout is chosen so that each lane decodes exactly its own fragments from one
+// 16-byte load per row. Lane (g, t) (g = lane / 4, t = lane % 4) holds, per m16 tile, tile rows g
+// and g + 8 at K rows 2t, 2t + 1, 2t + 8, 2t + 9 of the step. Tile m's rows g and g + 8 are the
+// two columns of pair g % 4 (nibbles i and i + 4, awq_pack.h) of the warp's word 4 (g / 4) + m,
+// so one half2 decode gives both rows at one K row, and a lane's words for the four tiles are 4
+// consecutive words of that K row: one 16-byte load. Two byte permutes turn the decodes of two
+// K rows into the (k, k + 1) pairs the fragment wants.
+constexpr int kMmaWarps = 8;
+constexpr int kMmaStep = 16;       // K rows per mma
+constexpr int kMmaWords = 8;       // packed words (64 columns) per warp
+constexpr int kMmaRowsMax = 32;    // rows of X per pass (4 n8 tiles)
+
+template <typename T>
+struct HalfPairs {  // fp16 / bf16 pairs as 32-bit words: magic for 2^10 or 2^7 + a nibble, sub, mul
+  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
+  static constexpr uint32_t kMagic = kHalf ? 0x64006400u : 0x43004300u;  // 1024 + q or 128 + q, exact
+  __device__ static uint32_t biased(uint32_t word, int pair) { return ((word >> (4 * pair)) & 0x000F000Fu) | kMagic; }
+  // (q - zero) * scale for both halves, rounded once (the difference is an exact small integer).
+  __device__ static uint32_t weights(uint32_t q_biased, uint32_t zero_biased, uint32_t scale) {
+    if constexpr (kHalf) {
+      return bits_as<uint32_t>(
+          __hmul2(__hsub2(bits_as<__half2>(q_biased), bits_as<__half2>(zero_biased)), bits_as<__half2>(scale)));
+    } else {
+      return bits_as<uint32_t>(__hmul2(__hsub2(bits_as<__nv_bfloat162>(q_biased), bits_as<__nv_bfloat162>(zero_biased)),
+                                       bits_as<__nv_bfloat162>(scale)));
+    }
+  }
+};
+
+template <typename T, int kTiles>
+__global__ void __launch_bounds__(kMmaWarps * 32, 2)
+awq_mma_few_rows_kernel(const T* __restrict__ x, int m, const uint4* __restrict__ qweight,
+                        const uint4* __restrict__ qzeros, const uint32_t* __restrict__ scales, int k, int64_t words,
+                        int group_size, int steps_per_split, T* __restrict__ out, float* __restrict__ partial) {
+  using H = HalfPairs<T>;
+  __shared__ float warp_sums[kMmaWarps - 1][4][4][32];  // one n8 tile of every other warp's sums
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int g = lane / 4, t = lane % 4, pair = g % 4;
+  const int64_t word0 = int64_t{blockIdx.x} * kMmaWords + 4 * (g / 4);  // the lane's 4 words (one per tile)
+  const int64_t row_vecs = words / 4;                                     // 16-byte vectors per row of qweight
+  const int step_first = blockIdx.y * steps_per_split;
+  const int step_end = min(k / kMmaStep, step_first + steps_per_split);
+
+  float acc[4][kTiles][4];
+#pragma unroll
+  for (int tile = 0; tile < 4; ++tile)
+#pragma unroll
+    for (int j = 0; j < kTiles; ++j) acc[tile][j][0] = acc[tile][j][1] = acc[tile][j][2] = acc[tile][j][3] = 0.f;
+  // X rows 8j + g of the pass, masked to zero past m (row 0 is read instead, so loads need no branch).
+  const uint32_t* x_row[kTiles];
+  uint32_t x_mask[kTiles];
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    const int row = 8 * j + g;
+    x_row[j] = reinterpret_cast<const uint32_t*>(x + int64_t{row < m ? row : 0} * k);
+    x_mask[j] = row < m ? 0xffffffffu : 0u;
+  }
+
+  // The warp's steps are contiguous (a group change every group_size / 16 steps, not every
+  // step), and kDepth of them are in flight: at one step's 512 bytes per warp the loads were too
+  // few to cover the memory latency (0.25 of copy at M = 1).
+  const int per_warp = (step_end - step_first + kMmaWarps - 1) / kMmaWarps;
+  const int my_first = step_first + warp * per_warp, my_end = min(step_end, my_first + per_warp);
+  constexpr int kDepth = kTiles == 1 ? 3 : 2;
+  constexpr int kUnroll = kTiles <= 2 ? kDepth : 1;  // unrolled, 4 n8 tiles spill
+  uint4 q[kDepth][4];  // per step in flight: K rows 2t, 2t + 1, 2t + 8, 2t + 9, the lane's word of each tile
+  auto load_step = [&](int step, uint4 (&into)[4]) {
+    if (step < my_end) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+        into[r] = __ldg(qweight + int64_t{step * kMmaStep + 2 * t + (r & 1) + 8 * (r >> 1)} * row_vecs + word0 / 4);
+    }
+  };
+#pragma unroll
+  for (int d = 0; d < kDepth - 1; ++d) load_step(my_first + d, q[d + 1]);
+  uint32_t zeros[4], scale_pairs[4];
+  int group_end = 0;
+#pragma unroll(kUnroll)  // the copies between the in-flight slots become register renames
+  for (int step = my_first; step < my_end; ++step) {
+#pragma unroll
+    for (int d = 0; d < kDepth - 1; ++d)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) q[d][r] = q[d + 1][r];
+    load_step(step + kDepth - 1, q[kDepth - 1]);
+    const int k0 = step * kMmaStep;
+    uint32_t b[kTiles][2];
+#pragma unroll
+    for (int j = 0; j < kTiles; ++j) {
+      b[j][0] = __ldg(x_row[j] + (k0 + 2 * t) / 2) & x_mask[j];
+      b[j][1] = __ldg(x_row[j] + (k0 + 2 * t + 8) / 2) & x_mask[j];
+    }
+    if (k0 >= group_end) {  // a step lies in one group (the group size is a multiple of 16)
+      const int group = k0 / group_size;
+      group_end = (group + 1) * group_size;
+      const uint4 z = __ldg(qzeros + (group * words + word0) / 4);
+      const uint32_t zw[4] = {z.x, z.y, z.z, z.w};
+#pragma unroll
+      for (int tile = 0; tile < 4; ++tile) {
+        zeros[tile] = H::biased(zw[tile], pair);
+        scale_pairs[tile] = __ldg(scales + ((group * words + word0 + tile) * 8 + 2 * pair) / 2);
+      }
+    }
+#pragma unroll
+    for (int tile = 0; tile < 4; ++tile) {
+      uint32_t w_of[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const uint4& v = q[0][r];
+        w_of[r] = tile == 0 ? v.x : tile == 1 ? v.y : tile == 2 ? v.z : v.w;
+      }
+      uint32_t d[4];  // (row g, row g + 8) at K rows 2t, 2t + 1, 2t + 8, 2t + 9
+#pragma unroll
+      for (int r = 0; r < 4; ++r) d[r] = H::weights(H::biased(w_of[r], pair), zeros[tile], scale_pairs[tile]);
+      const uint32_t a[4] = {__byte_perm(d[0], d[1], 0x5410), __byte_perm(d[0], d[1], 0x7632),
+                             __byte_perm(d[2], d[3], 0x5410), __byte_perm(d[2], d[3], 0x7632)};
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) TensorCore<T>::mma(acc[tile][j], a, b[j][0], b[j][1]);
+    }
+  }
+
+  // The warps' sums, one n8 tile at a time, added by warp 0 in warp order. c0, c1: tile row g,
+  // X rows 2t and 2t + 1 of the n8 tile; c2, c3: tile row g + 8.
+  const int64_t n = words * 8;
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    if (8 * j >= m) break;  // the same for the whole block
+    if (warp > 0) {
+#pragma unroll
+      for (int tile = 0; tile < 4; ++tile)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) warp_sums[warp - 1][tile][c][lane] = acc[tile][j][c];
+    }
+    __syncthreads();
+    if (warp == 0) {
+      for (int from = 0; from < kMmaWarps - 1; ++from)
+#pragma unroll
+        for (int tile = 0; tile < 4; ++tile)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) acc[tile][j][c] += warp_sums[from][tile][c][lane];
+#pragma unroll
+      for (int tile = 0; tile < 4; ++tile) {
+        const int64_t column = (word0 + tile) * 8 + 2 * pair;  // tile row g; row g + 8 is the next column
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int row = 8 * j + 2 * t + (c & 1);
+          if (row >= m) continue;
+          const int64_t at = int64_t{row} * n + column + (c >> 1);
+          if (partial == nullptr) {
+            out[at] = static_cast<T>(acc[tile][j][c]);
+          } else {
+            partial[int64_t{blockIdx.y} * m * n + at] = acc[tile][j][c];
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+}
+
+// X [m, K] @ W on the tensor cores for m <= kMmaRowsMax in one pass. false where the kernel does
+// not apply: compute capability below 8.0, N not a multiple of 64 or K of 16, a group size not a
+// multiple of 16, K of 2^31 or more, X, the packed tensors or the scales not 16-byte aligned.
+bool mma_few_rows_gemm(const Tensor& x, const Tensor& qweight, const Tensor& scales, const Tensor& qzeros,
+                       const AwqShape& shape, Tensor& out) {
+  const int64_t m = x.size(0), words = qweight.size(1);
+  const int device = qweight.get_device_index();
+  if (m > kMmaRowsMax || shape.k == 0 || shape.k % kMmaStep != 0 || shape.group_size % kMmaStep != 0 ||
+      words % kMmaWords != 0 || shape.k >= (int64_t{1} << 31) || compute_capability_major(device) < 8 ||
+      !is_aligned(x.const_data_ptr(), 16) || !is_aligned(scales.const_data_ptr(), 16) ||
+      !is_aligned(qweight.const_data_ptr(), 16) || !is_aligned(qzeros.const_data_ptr(), 16))
+    return false;
+  const int steps = static_cast<int>(shape.k / kMmaStep);
+  torch::stable::accelerator::DeviceGuard guard(device);
+  const gpuStream_t stream = current_gpu_stream(device);
+  const int sms = multiprocessor_count(device);
+  const int64_t column_blocks = words / kMmaWords;
+  Tensor partial;  // [splits][m][N], only where K is split across blocks
+  dispatch_half_types(x.scalar_type(), [&](auto dtype_tag) {
+    using scalar_t = decltype(dtype_tag);
+    auto launch = [&](auto kernel) {
+      // K split across blocks so that the grid fills every SM with as many blocks as stay
+      // resident, with at least two steps per warp.
+      int per_sm = 0;
+      VLLM_OPS_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kMmaWarps * 32, 0));
+      const int64_t slots = int64_t{sms} * std::max(per_sm, 1);
+      const int64_t max_splits = std::max(1, steps / (2 * kMmaWarps));
+      const int64_t splits = std::clamp<int64_t>((slots + column_blocks - 1) / column_blocks, 1, max_splits);
+      const int steps_per_split = static_cast<int>((steps + splits - 1) / splits);
+      const int used_splits = (steps + steps_per_split - 1) / steps_per_split;
+      float* p = nullptr;
+      if (used_splits > 1) {
+        partial = torch::stable::new_empty(x, {int64_t{used_splits} * m * shape.n}, ScalarType::Float);
+        p = static_cast<float*>(partial.mutable_data_ptr());
+      }
+      auto* op = static_cast<scalar_t*>(out.mutable_data_ptr());
+      kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(used_splits)), kMmaWarps * 32, 0,
+               stream>>>(static_cast<const scalar_t*>(x.const_data_ptr()), static_cast<int>(m),
+                         static_cast<const uint4*>(qweight.const_data_ptr()),
+                         static_cast<const uint4*>(qzeros.const_data_ptr()),
+                         static_cast<const uint32_t*>(scales.const_data_ptr()), static_cast<int>(shape.k), words,
+                         static_cast<int>(shape.group_size), steps_per_split, op, p);
+      if (p != nullptr) {
+        const int64_t count = m * shape.n;
+        const auto blocks = static_cast<unsigned>(std::min<int64_t>(int64_t{sms} * 8, (count + kThreads - 1) / kThreads));
+        awq_sum_splits_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(p, used_splits, count, op);
+      }
+    };
+    if (m <= 8) {
+      launch(awq_mma_few_rows_kernel<scalar_t, 1>);
+    } else if (m <= 16) {
+      launch(awq_mma_few_rows_kernel<scalar_t, 2>);
+    } else {
+      launch(awq_mma_few_rows_kernel<scalar_t, 4>);
+    }
+  });
+  VLLM_OPS_GPU_CHECK(gpuGetLastError());
+  return true;
+}
+
 // X [m, K] @ W for m <= kFewRowsMax, kFewTile rows of X per pass. false where the kernel does not
 // apply (a group size or K that is not a multiple of kRun, K of 2^31 or more, X or the scales
 // not 16-byte aligned).
@@ -349,9 +577,14 @@ Tensor awq_gemm(const Tensor& in_feats, const Tensor& qweight, const Tensor& sca
                     shape.k, "] (K from _kernel), got shape ", shape_str(in_feats));
   check_contiguous(op, "_in_feats", in_feats);
   const int64_t m = in_feats.size(0);
-  if (m >= 1 && m <= kFewRowsMax) {
+  if (m >= 1 && m <= kMmaRowsMax) {
+    // One row: the CUDA-core kernel (H200: 9.4 and 21.6 us at 4096 x 4096 and 4096 x 14336,
+    // against 16.4 and 33.5 on the tensor cores, which waste 7 of 8 n8 columns there); more rows:
+    // the tensor cores (at 4 rows 16.8 and 34.1 us against 13.4 and 40.6; flat up to 16 rows).
     Tensor out = torch::stable::new_empty(in_feats, {m, shape.n});
-    if (few_rows_gemm(in_feats, qweight, scales, qzeros, shape, out)) return out;
+    if (m == 1 && few_rows_gemm(in_feats, qweight, scales, qzeros, shape, out)) return out;
+    if (mma_few_rows_gemm(in_feats, qweight, scales, qzeros, shape, out)) return out;
+    if (m <= kFewRowsMax && few_rows_gemm(in_feats, qweight, scales, qzeros, shape, out)) return out;
   }
   const Tensor w = dequantize(qweight, scales, qzeros, shape);
   return torch::stable::matmul(in_feats, w);
