@@ -19,10 +19,7 @@
 #include <torch/csrc/stable/accelerator.h>
 #include <torch/csrc/stable/ops.h>
 
-#include <cuda_fp16.h>
-
 #include <algorithm>
-#include <cstring>
 #include <type_traits>
 
 #include "../../../dispatch_utils.h"
@@ -119,54 +116,56 @@ constexpr int kFewTile = 4;      // rows of X per pass over the weights (8 spill
 // 83. The fused time grows with M (every row of X costs 8 FMAs per packed word), the other not.
 constexpr int kFewRowsMax = 8;
 
-// A group's zero points and scales for one packed word column, in the form word_weights wants.
-// The eight weights of a word are (q - zero) * scale, each rounded once to T (awq::dequant). For
-// fp16, nibbles i and i + 4 hold columns 2i and 2i + 1 (awq_pack.h) and become the halves
-// 1024 + q with one mask-and-or per pair; the difference of two such halves is the exact small
-// integer q - zero, and one fp16 multiply rounds the exact product once, as rounding the (exact)
-// float product to fp16 does. bf16 takes the float route.
+// The weights of packed words, as both fused kernels compute them: (q - zero) * scale rounded
+// once to T (awq::dequant). Nibbles i and i + 4 hold columns 2i and 2i + 1 (awq_pack.h); masked
+// into the low mantissa bits of 1024 (fp16) or 128 (bf16) they become the exact values
+// 1024 + q, 128 + q in one mask-and-or per pair, their difference with the zero point's is the
+// exact small integer q - zero, and one multiply rounds the exact product once, as rounding the
+// (exact) float product does.
+template <typename T>
+struct HalfPairs {
+  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
+  static constexpr uint32_t kMagic = kHalf ? 0x64006400u : 0x43004300u;
+  __device__ static uint32_t biased(uint32_t word, int pair) { return ((word >> (4 * pair)) & 0x000F000Fu) | kMagic; }
+  __device__ static uint32_t weights(uint32_t q_biased, uint32_t zero_biased, uint32_t scale) {
+    if constexpr (kHalf) {
+      return bits_as<uint32_t>(
+          __hmul2(__hsub2(bits_as<__half2>(q_biased), bits_as<__half2>(zero_biased)), bits_as<__half2>(scale)));
+    } else {
+      return bits_as<uint32_t>(__hmul2(__hsub2(bits_as<__nv_bfloat162>(q_biased), bits_as<__nv_bfloat162>(zero_biased)),
+                                       bits_as<__nv_bfloat162>(scale)));
+    }
+  }
+  __device__ static float2 to_float2(uint32_t pair) {
+    if constexpr (kHalf) return __half22float2(bits_as<__half2>(pair));
+    else return __bfloat1622float2(bits_as<__nv_bfloat162>(pair));
+  }
+};
+
+// A group's zero points and scales for one packed word column, as HalfPairs takes them.
 template <typename T>
 struct GroupConsts {
-  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
-  uint32_t zero_word = 0;
-  __half2 zero_pairs[awq::kPack / 2];   // fp16: 1024 + zero, columns 2i and 2i + 1
-  __half2 scale_pairs[awq::kPack / 2];  // fp16: the scales of columns 2i and 2i + 1
-  float scale[kHalf ? 1 : awq::kPack];  // bf16
-
+  uint32_t zero_pairs[awq::kPack / 2];   // columns 2i and 2i + 1, biased
+  uint32_t scale_pairs[awq::kPack / 2];  // the scales of columns 2i and 2i + 1
   __device__ __forceinline__ void load(const uint32_t* qzeros, const T* scales, int64_t at_word) {
-    zero_word = __ldg(qzeros + at_word);
+    const uint32_t zero_word = __ldg(qzeros + at_word);
     const uint4 raw = __ldg(reinterpret_cast<const uint4*>(scales + at_word * awq::kPack));
-    if constexpr (kHalf) {
-      const uint32_t s[4] = {raw.x, raw.y, raw.z, raw.w};
+    const uint32_t s[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-      for (int i = 0; i < awq::kPack / 2; ++i) {
-        const uint32_t z = ((zero_word >> (4 * i)) & 0x000F000Fu) | 0x64006400u;
-        memcpy(&zero_pairs[i], &z, 4);
-        memcpy(&scale_pairs[i], &s[i], 4);
-      }
-    } else {
-      const T* v = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-      for (int j = 0; j < awq::kPack; ++j) scale[j] = static_cast<float>(v[j]);
+    for (int i = 0; i < awq::kPack / 2; ++i) {
+      zero_pairs[i] = HalfPairs<T>::biased(zero_word, i);
+      scale_pairs[i] = s[i];
     }
   }
 };
 
 template <typename T>
 __device__ __forceinline__ void word_weights(uint32_t q_word, const GroupConsts<T>& g, float (&w)[awq::kPack]) {
-  if constexpr (GroupConsts<T>::kHalf) {
+  using H = HalfPairs<T>;
 #pragma unroll
-    for (int i = 0; i < awq::kPack / 2; ++i) {
-      const uint32_t q = ((q_word >> (4 * i)) & 0x000F000Fu) | 0x64006400u;
-      __half2 qh;
-      memcpy(&qh, &q, 4);
-      const float2 f = __half22float2(__hmul2(__hsub2(qh, g.zero_pairs[i]), g.scale_pairs[i]));
-      w[2 * i] = f.x, w[2 * i + 1] = f.y;
-    }
-  } else {
-#pragma unroll
-    for (int j = 0; j < awq::kPack; ++j)
-      w[j] = static_cast<float>(static_cast<T>(awq::dequant(awq::unpack(q_word, j), awq::unpack(g.zero_word, j), g.scale[j])));
+  for (int i = 0; i < awq::kPack / 2; ++i) {
+    const float2 f = H::to_float2(H::weights(H::biased(q_word, i), g.zero_pairs[i], g.scale_pairs[i]));
+    w[2 * i] = f.x, w[2 * i + 1] = f.y;
   }
 }
 
@@ -284,23 +283,6 @@ constexpr int kMmaWarps = 8;
 constexpr int kMmaStep = 16;       // K rows per mma
 constexpr int kMmaWords = 8;       // packed words (64 columns) per warp
 constexpr int kMmaRowsMax = 32;    // rows of X per pass (4 n8 tiles)
-
-template <typename T>
-struct HalfPairs {  // fp16 / bf16 pairs as 32-bit words: magic for 2^10 or 2^7 + a nibble, sub, mul
-  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
-  static constexpr uint32_t kMagic = kHalf ? 0x64006400u : 0x43004300u;  // 1024 + q or 128 + q, exact
-  __device__ static uint32_t biased(uint32_t word, int pair) { return ((word >> (4 * pair)) & 0x000F000Fu) | kMagic; }
-  // (q - zero) * scale for both halves, rounded once (the difference is an exact small integer).
-  __device__ static uint32_t weights(uint32_t q_biased, uint32_t zero_biased, uint32_t scale) {
-    if constexpr (kHalf) {
-      return bits_as<uint32_t>(
-          __hmul2(__hsub2(bits_as<__half2>(q_biased), bits_as<__half2>(zero_biased)), bits_as<__half2>(scale)));
-    } else {
-      return bits_as<uint32_t>(__hmul2(__hsub2(bits_as<__nv_bfloat162>(q_biased), bits_as<__nv_bfloat162>(zero_biased)),
-                                       bits_as<__nv_bfloat162>(scale)));
-    }
-  }
-};
 
 template <typename T, int kTiles>
 __global__ void __launch_bounds__(kMmaWarps * 32, 2)
