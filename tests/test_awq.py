@@ -102,31 +102,18 @@ def within_gemm_bound(out, x, exact):
     return bool(((out.double() - ref).abs() <= bound * 1.01 + 1e-6).all())
 
 
-# awq_gemm's CUDA-core few-row kernel (M <= 8, 4 rows of X per pass, K split across blocks; 13 and
-# 32 take dequantize + matmul), which serves N that the tensor-core kernel does not (a multiple of
-# 64): N = 1000 is 125 packed columns (a partial block of 32), K = 4096 splits; group 32 and 128.
+# awq_gemm's few-row kernels (K split across blocks where K allows). The tensor-core one takes
+# 2 <= M <= 32 in one pass (1, 2 and 4 n8 tiles, partly filled) for N a multiple of 64 and a group
+# a multiple of 16. The CUDA-core one takes M = 1, and M <= 8 (4 rows of X per pass) where the
+# other does not apply: N = 1000 (125 packed columns, a partial block of 32) and group 8. Above
+# that, dequantize + matmul.
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("group", [32, 128])
-@pytest.mark.parametrize("m", [1, 2, 3, 8, 13, 32])
-def test_few_rows_match_reference(m, group, dtype):
-    k, n = 4096, 1000
-    ck = Checkpoint(k, n, group, dtype, seed=m + group)
-    x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(dtype)
-    out = ops.awq_gemm(x.cuda(), *ck.args("cuda"), 8).cpu()
-    assert out.dtype == dtype and out.shape == (m, n)
-    assert within_gemm_bound(out, x, ck.exact)
-
-
-# The tensor-core few-row kernel (2 <= M <= 32 in one pass, N a multiple of 64, group a multiple
-# of 16; K split across blocks where K allows): 1, 2 and 4 n8 tiles, partly filled. M = 1 takes the
-# CUDA-core kernel, and so does group 8 up to M = 8 (dequantize + matmul above).
-@pytest.mark.cuda
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("k, n, group", [(4096, 1024, 128), (2048, 512, 32), (512, 64, 16), (512, 128, 8)])
+@pytest.mark.parametrize("k, n, group", [(4096, 1000, 32), (4096, 1000, 128), (4096, 1024, 128), (2048, 512, 32),
+                                         (512, 64, 16), (512, 128, 8)])
 @pytest.mark.parametrize("m", [1, 2, 5, 9, 17, 32])
-def test_tensor_core_few_rows_match_reference(m, k, n, group, dtype):
-    ck = Checkpoint(k, n, group, dtype, seed=m + k)
+def test_few_rows_match_reference(m, k, n, group, dtype):
+    ck = Checkpoint(k, n, group, dtype, seed=m + k + group)
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)).to(dtype)
     out = ops.awq_gemm(x.cuda(), *ck.args("cuda"), 8).cpu()
     assert out.dtype == dtype and out.shape == (m, n)

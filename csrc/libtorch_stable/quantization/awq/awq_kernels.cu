@@ -414,6 +414,31 @@ awq_mma_few_rows_kernel(const T* __restrict__ x, int m, const uint4* __restrict_
   }
 }
 
+// How a fused kernel splits K across blocks: into `splits` ranges of `per_split` units (8-row runs
+// or 16-row steps), so that the grid fills every SM with as many blocks as stay resident, with at
+// least two units per warp.
+struct KSplit {
+  int per_split, splits;
+};
+
+template <class Kernel>
+KSplit split_k(Kernel kernel, int sms, int64_t column_blocks, int units, int warps) {
+  int per_sm = 0;
+  VLLM_OPS_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, warps * 32, 0));
+  const int64_t slots = int64_t{sms} * std::max(per_sm, 1);
+  const int64_t most = std::max(1, units / (2 * warps));
+  const int64_t splits = std::clamp<int64_t>((slots + column_blocks - 1) / column_blocks, 1, most);
+  const int per_split = static_cast<int>((units + splits - 1) / splits);
+  return {per_split, (units + per_split - 1) / per_split};
+}
+
+// out [count] = the sum of the splits' partials [splits][count], where K was split.
+template <typename T>
+void sum_splits(const float* partial, int splits, int64_t count, T* out, int sms, gpuStream_t stream) {
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>(int64_t{sms} * 8, (count + kThreads - 1) / kThreads));
+  awq_sum_splits_kernel<T><<<blocks, kThreads, 0, stream>>>(partial, splits, count, out);
+}
+
 // X [m, K] @ W on the tensor cores for m <= kMmaRowsMax in one pass. false where the kernel does
 // not apply: compute capability below 8.0, N not a multiple of 64 or K of 16, a group size not a
 // multiple of 16, K of 2^31 or more, X, the packed tensors or the scales not 16-byte aligned.
@@ -435,32 +460,20 @@ bool mma_few_rows_gemm(const Tensor& x, const Tensor& qweight, const Tensor& sca
   dispatch_half_types(x.scalar_type(), [&](auto dtype_tag) {
     using scalar_t = decltype(dtype_tag);
     auto launch = [&](auto kernel) {
-      // K split across blocks so that the grid fills every SM with as many blocks as stay
-      // resident, with at least two steps per warp.
-      int per_sm = 0;
-      VLLM_OPS_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kMmaWarps * 32, 0));
-      const int64_t slots = int64_t{sms} * std::max(per_sm, 1);
-      const int64_t max_splits = std::max(1, steps / (2 * kMmaWarps));
-      const int64_t splits = std::clamp<int64_t>((slots + column_blocks - 1) / column_blocks, 1, max_splits);
-      const int steps_per_split = static_cast<int>((steps + splits - 1) / splits);
-      const int used_splits = (steps + steps_per_split - 1) / steps_per_split;
+      const KSplit split = split_k(kernel, sms, column_blocks, steps, kMmaWarps);
       float* p = nullptr;
-      if (used_splits > 1) {
-        partial = torch::stable::new_empty(x, {int64_t{used_splits} * m * shape.n}, ScalarType::Float);
+      if (split.splits > 1) {
+        partial = torch::stable::new_empty(x, {int64_t{split.splits} * m * shape.n}, ScalarType::Float);
         p = static_cast<float*>(partial.mutable_data_ptr());
       }
       auto* op = static_cast<scalar_t*>(out.mutable_data_ptr());
-      kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(used_splits)), kMmaWarps * 32, 0,
+      kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(split.splits)), kMmaWarps * 32, 0,
                stream>>>(static_cast<const scalar_t*>(x.const_data_ptr()), static_cast<int>(m),
                          static_cast<const uint4*>(qweight.const_data_ptr()),
                          static_cast<const uint4*>(qzeros.const_data_ptr()),
                          static_cast<const uint32_t*>(scales.const_data_ptr()), static_cast<int>(shape.k), words,
-                         static_cast<int>(shape.group_size), steps_per_split, op, p);
-      if (p != nullptr) {
-        const int64_t count = m * shape.n;
-        const auto blocks = static_cast<unsigned>(std::min<int64_t>(int64_t{sms} * 8, (count + kThreads - 1) / kThreads));
-        awq_sum_splits_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(p, used_splits, count, op);
-      }
+                         static_cast<int>(shape.group_size), split.per_split, op, p);
+      if (p != nullptr) sum_splits(p, split.splits, m * shape.n, op, sms, stream);
     };
     if (m <= 8) {
       launch(awq_mma_few_rows_kernel<scalar_t, 1>);
@@ -497,31 +510,19 @@ bool few_rows_gemm(const Tensor& x, const Tensor& qweight, const Tensor& scales,
     for (int64_t first = 0; first < m; first += kFewTile) {
       const int rows = static_cast<int>(std::min<int64_t>(kFewTile, m - first));
       auto launch = [&](auto kernel) {
-        // K split across blocks so that the grid fills every SM with as many blocks as stay
-        // resident, with at least two runs per warp.
-        int per_sm = 0;
-        VLLM_OPS_GPU_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kFewWarps * 32, 0));
-        const int64_t slots = int64_t{sms} * std::max(per_sm, 1);
-        const int64_t max_splits = std::max(1, runs / (2 * kFewWarps));
-        const int64_t splits = std::clamp<int64_t>((slots + column_blocks - 1) / column_blocks, 1, max_splits);
-        const int runs_per_split = static_cast<int>((runs + splits - 1) / splits);
-        const int used_splits = (runs + runs_per_split - 1) / runs_per_split;
+        const KSplit split = split_k(kernel, sms, column_blocks, runs, kFewWarps);
         float* p = nullptr;
-        if (used_splits > 1) {
-          const int64_t need = int64_t{used_splits} * rows * shape.n;
+        if (split.splits > 1) {
+          const int64_t need = int64_t{split.splits} * rows * shape.n;
           if (!partial.defined() || partial.numel() < need) partial = torch::stable::new_empty(x, {need}, ScalarType::Float);
           p = static_cast<float*>(partial.mutable_data_ptr());
         }
-        kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(used_splits)), kFewWarps * 32, 0,
+        kernel<<<dim3(static_cast<unsigned>(column_blocks), static_cast<unsigned>(split.splits)), kFewWarps * 32, 0,
                  stream>>>(xp + first * shape.k, rows, static_cast<const uint32_t*>(qweight.const_data_ptr()),
                            static_cast<const uint32_t*>(qzeros.const_data_ptr()),
                            static_cast<const scalar_t*>(scales.const_data_ptr()), static_cast<int>(shape.k), words,
-                           static_cast<int>(shape.group_size), runs_per_split, op + first * shape.n, p);
-        if (p != nullptr) {
-          const int64_t count = rows * shape.n;
-          const auto blocks = static_cast<unsigned>(std::min<int64_t>(int64_t{sms} * 8, (count + kThreads - 1) / kThreads));
-          awq_sum_splits_kernel<scalar_t><<<blocks, kThreads, 0, stream>>>(p, used_splits, count, op + first * shape.n);
-        }
+                           static_cast<int>(shape.group_size), split.per_split, op + first * shape.n, p);
+        if (p != nullptr) sum_splits(p, split.splits, rows * shape.n, op + first * shape.n, sms, stream);
       };
       if (rows == 1) {
         launch(awq_few_rows_kernel<scalar_t, 1>);
