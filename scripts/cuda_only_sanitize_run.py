@@ -20,8 +20,8 @@ for dtype in (torch.float16, torch.bfloat16):
         ops.awq_gemm(torch.randn(m, 256, dtype=dtype, device="cuda"), *args, 8)
     ck = Checkpoint(1024, 264, 128, dtype)  # 33 packed columns: a partial block; K split four ways
     ops.awq_gemm(torch.randn(3, 1024, dtype=dtype, device="cuda"), *ck.args("cuda"), 8)
-    ck = Checkpoint(1024, 512, 32, dtype)  # the tensor-core kernel: 1, 2 and 4 n8 tiles, K split
-    for m in (1, 12, 32):
+    ck = Checkpoint(1024, 512, 32, dtype)  # M = 1: the CUDA-core kernel; 12, 32: 2 and 4 n8 tiles on the
+    for m in (1, 12, 32):  # tensor cores; K split
         ops.awq_gemm(torch.randn(m, 1024, dtype=dtype, device="cuda"), *ck.args("cuda"), 8)
     a = torch.randn(9, 64, dtype=dtype, device="cuda")
     perm = torch.randperm(64, device="cuda").int()
