@@ -110,7 +110,7 @@ Tensor dequantize(const Tensor& qweight, const Tensor& scales, const Tensor& qze
 // by awq_sum_splits_kernel in split order: results do not depend on timing.
 constexpr int kRun = 8;
 constexpr int kFewWarps = 8;
-constexpr int kFewTile = 4;      // rows of X per pass over the weights (8 spilled registers)
+constexpr int kFewTile = 4;  // rows of X per pass over the weights (a pass of 8 spilled registers)
 // The crossover to dequantize + matmul, measured on the H200 (benchmarks/NOTES.md, session 16):
 // 4096 x 4096: 25.6 us fused at M = 8, 26.8 us dequantize + matmul at 33; 4096 x 14336: 78 against
 // 83. The fused time grows with M (every row of X costs 8 FMAs per packed word), the other not.
