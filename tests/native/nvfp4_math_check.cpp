@@ -3,8 +3,10 @@
 // compares its bytes with the pure-torch reference, so the math is tested on machines without a
 // GPU. Input on stdin: the global scale and then 16 floats per block (float32, native order).
 // Output on stdout: per block its scale byte, then its eight code bytes. With the argument
-// `codes`: input is any number of floats, output one e2m1 code byte per float.
+// `codes`: input is any number of floats, output one e2m1 code byte per float
+// (finite ones through e2m1_code_finite, the form the blocks use when all 16 are finite).
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -15,7 +17,10 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "codes") {
     std::vector<unsigned char> codes;
     float v;
-    while (std::fread(&v, sizeof v, 1, stdin) == 1) codes.push_back(static_cast<unsigned char>(vllm_ops::fp4::e2m1_code(v)));
+    // Finite values through the fast form the blocks use, the others through e2m1_code.
+    while (std::fread(&v, sizeof v, 1, stdin) == 1)
+      codes.push_back(static_cast<unsigned char>(std::isfinite(v) ? vllm_ops::fp4::e2m1_code_finite(v)
+                                                                 : vllm_ops::fp4::e2m1_code(v)));
     return std::fwrite(codes.data(), 1, codes.size(), stdout) == codes.size() ? 0 : 3;
   }
   float global_scale;

@@ -15,8 +15,10 @@
 //   fused_generic_kernel (every bit width and g_idx; the only fused kernel on ROCm): CUDA cores,
 //   fp32, a thread per 4 columns and a stride of packs.
 //
-// Weights are rounded once to a's dtype before the multiply on every path (as the dense path's
-// dequantized matrix is), so the paths differ only in the order of fp32 additions.
+// Weights are rounded once to a's dtype before the multiply (as the dense path's dequantized
+// matrix is) on every path but the few-rows kernel's, which multiplies a by the exact q - zero
+// and scales each group's fp32 sums (one rounding fewer); otherwise the paths differ only in the
+// order of fp32 additions.
 
 #include <torch/csrc/stable/accelerator.h>
 
@@ -143,6 +145,13 @@ struct MmaType<torch::headeronly::Half> : TensorCore<torch::headeronly::Half> {
     return bits_as<uint32_t>(
         __hmul2(__hfma2(bits_as<__half2>(x), bits_as<__half2>(inv16), bits_as<__half2>(z16)), bits_as<__half2>(s)));
   }
+  // The same without the scale: q - zero, exact.
+  __device__ static uint32_t sub(uint32_t x, uint32_t z) {
+    return bits_as<uint32_t>(__hsub2(bits_as<__half2>(x), bits_as<__half2>(z)));
+  }
+  __device__ static uint32_t fma(uint32_t x, uint32_t inv16, uint32_t z16) {
+    return bits_as<uint32_t>(__hfma2(bits_as<__half2>(x), bits_as<__half2>(inv16), bits_as<__half2>(z16)));
+  }
 };
 
 template <>
@@ -155,6 +164,9 @@ struct MmaType<torch::headeronly::BFloat16> : TensorCore<torch::headeronly::BFlo
     return bits_as<uint32_t>(
         __hmul2(__hsub2(bits_as<__nv_bfloat162>(x), bits_as<__nv_bfloat162>(z)), bits_as<__nv_bfloat162>(s)));
   }
+  __device__ static uint32_t sub(uint32_t x, uint32_t z) {  // q - zero, exact (|q - zero| < 256)
+    return bits_as<uint32_t>(__hsub2(bits_as<__nv_bfloat162>(x), bits_as<__nv_bfloat162>(z)));
+  }
 };
 
 // A column group's zero and scale, for four columns, in the form weight_regs uses them, made from
@@ -166,7 +178,8 @@ struct MmaGroup {
   static constexpr bool kHighNibbles = kBits == 4 && MT::kHighNibbleInMantissa;
   uint32_t z2[4], s2[4];      // magic path: magic + zero, and the scale, in both halves
   uint32_t z16[4];            // high nibbles: -(magic / 16 + zero), in both halves
-  float offset[4], scale[4];  // fp32 path: 2^23 + zero, and the scale
+  float offset[4];            // fp32 path: 2^23 + zero
+  float scale[4];             // the columns' scales in fp32
 
   // zero_word >> zero_shift holds the four columns' stored zeros, kBits each, lowest first.
   __device__ __forceinline__ void set(const gptq::Quad<T>& scales, uint32_t zero_word, int zero_shift, bool v2_zeros) {
@@ -175,13 +188,13 @@ struct MmaGroup {
       const float zero = static_cast<float>(
           gptq::zero_point((zero_word >> (zero_shift + c * kBits)) & gptq::PackedBits<kBits>::kMask, v2_zeros));
       const float s = static_cast<float>(scales.v[c]);
+      scale[c] = s;
       if constexpr (kMagicPath) {
         z2[c] = MT::splat(MT::kMagicValue + zero);
         s2[c] = MT::splat(s);
         if constexpr (kHighNibbles) z16[c] = MT::splat(-(MT::kMagicValue / 16 + zero));
       } else {
         offset[c] = 8388608.f + zero;
-        scale[c] = s;
       }
     }
   }
@@ -198,30 +211,35 @@ __device__ __forceinline__ uint32_t and_or(uint32_t x, uint32_t mask, uint32_t b
 // lane's 8 values are k = 8t .. 8t + 7 of the pack (t = lane % 4). Register r pairs
 //   4 bits: values (r, r + 4)      (nibble r and r + 4: one mask takes both halves)
 //   8 bits: values (0,2) (1,3) (4,6) (5,7)   (bytes 0 and 2, 1 and 3 of each word)
-// Each weight is (q - zero) exactly, times the scale, rounded once to T. fp16 4-bit takes the
-// odd nibbles where they lie (magic + 16q, scaled by an fma), so one shift serves a word.
-template <int kBits, typename T>
+// Each weight is (q - zero) exactly, times the scale, rounded once to T; kScaled = false leaves
+// out the scale (q - zero, exact in T: |q - zero| < 256), for a kernel that scales its fp32 sums
+// per group instead. fp16 4-bit takes the odd nibbles where they lie (magic + 16q, scaled by an
+// fma), so one shift serves a word.
+template <int kBits, typename T, bool kScaled = true>
 __device__ __forceinline__ void weight_regs(const uint32_t (&w)[kBits / 4], const MmaGroup<kBits, T>& grp, int j,
                                             uint32_t (&b)[4]) {
   using MT = MmaType<T>;
   using G = MmaGroup<kBits, T>;
+  const auto sub = [&](uint32_t x) { return kScaled ? MT::sub_mul(x, grp.z2[j], grp.s2[j]) : MT::sub(x, grp.z2[j]); };
   if constexpr (G::kHighNibbles) {
     const uint32_t inv16 = 0x2C002C00u;  // 1/16 in both fp16 halves
+    const auto fma = [&](uint32_t x) {
+      return kScaled ? MT::fma_mul(x, inv16, grp.z16[j], grp.s2[j]) : MT::fma(x, inv16, grp.z16[j]);
+    };
     const uint32_t hi = w[0] >> 8;
-    b[0] = MT::sub_mul(and_or(w[0], 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
-    b[1] = MT::fma_mul(and_or(w[0], 0x00F000F0u, MT::kMagic), inv16, grp.z16[j], grp.s2[j]);
-    b[2] = MT::sub_mul(and_or(hi, 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
-    b[3] = MT::fma_mul(and_or(hi, 0x00F000F0u, MT::kMagic), inv16, grp.z16[j], grp.s2[j]);
+    b[0] = sub(and_or(w[0], 0x000F000Fu, MT::kMagic));
+    b[1] = fma(and_or(w[0], 0x00F000F0u, MT::kMagic));
+    b[2] = sub(and_or(hi, 0x000F000Fu, MT::kMagic));
+    b[3] = fma(and_or(hi, 0x00F000F0u, MT::kMagic));
   } else if constexpr (G::kMagicPath) {
     if constexpr (kBits == 4) {
 #pragma unroll
-      for (int r = 0; r < 4; ++r) b[r] = MT::sub_mul(and_or(w[0] >> (4 * r), 0x000F000Fu, MT::kMagic), grp.z2[j], grp.s2[j]);
+      for (int r = 0; r < 4; ++r) b[r] = sub(and_or(w[0] >> (4 * r), 0x000F000Fu, MT::kMagic));
     } else {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
 #pragma unroll
-        for (int r = 0; r < 2; ++r)
-          b[2 * h + r] = MT::sub_mul(and_or(w[h] >> (8 * r), 0x00FF00FFu, MT::kMagic), grp.z2[j], grp.s2[j]);
+        for (int r = 0; r < 2; ++r) b[2 * h + r] = sub(and_or(w[h] >> (8 * r), 0x00FF00FFu, MT::kMagic));
     }
   } else {
     // bf16 and 8-bit codes: 7 mantissa bits cannot hold 128 + q, so through fp32, where
@@ -230,8 +248,10 @@ __device__ __forceinline__ void weight_regs(const uint32_t (&w)[kBits / 4], cons
     for (int h = 0; h < 2; ++h) {
       float d[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        d[e] = (__uint_as_float(0x4B000000u | ((w[h] >> (8 * e)) & 0xFFu)) - grp.offset[j]) * grp.scale[j];
+      for (int e = 0; e < 4; ++e) {
+        d[e] = __uint_as_float(0x4B000000u | ((w[h] >> (8 * e)) & 0xFFu)) - grp.offset[j];
+        if constexpr (kScaled) d[e] *= grp.scale[j];
+      }
       b[2 * h] = MT::pair(d[0], d[2]);
       b[2 * h + 1] = MT::pair(d[1], d[3]);
     }
@@ -379,6 +399,18 @@ fused_mma_few_rows_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T*
   Lane L(v, smem);
 
   float acc[2][4] = {};  // tile i: columns 4g + 2i (e < 2) and + 1 (e >= 2); rows 2t + e % 2
+  // The mma multiplies a by the exact q - zero and sums in fp32; each group's sums are then
+  // scaled once, in fp32 (no rounding of the weights, 16 fewer multiplies per pack and lane).
+  float group_acc[2][4] = {};
+  auto add_group = [&](const MmaGroup<kBits, T>& grp) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[i][e] = fmaf(grp.scale[2 * i + e / 2], group_acc[i][e], acc[i][e]);
+        group_acc[i][e] = 0.f;
+      }
+  };
 #pragma unroll
   for (int s = 0; s < kRingStages - 1; ++s) L.issue(s, s);
   wait_for_prerequisite_grid();  // a may come from the gather kernel just before this one
@@ -407,16 +439,18 @@ fused_mma_few_rows_kernel(const T* __restrict__ a, int m, gptq::WeightView v, T*
       for (int j = 0; j < 4; ++j) {
         uint32_t w[kLaneWords];
         Lane::column(words, j, w);
-        weight_regs<kBits, T>(w, grp, j, wr[j]);
+        weight_regs<kBits, T, false>(w, grp, j, wr[j]);
       }
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const uint32_t lo[4] = {wr[2 * i][0], wr[2 * i + 1][0], wr[2 * i][1], wr[2 * i + 1][1]};
         const uint32_t hi[4] = {wr[2 * i][2], wr[2 * i + 1][2], wr[2 * i][3], wr[2 * i + 1][3]};
-        MT::mma(acc[i], lo, breg[0], breg[1]);
-        MT::mma(acc[i], hi, breg[2], breg[3]);
+        MT::mma(group_acc[i], lo, breg[0], breg[1]);
+        MT::mma(group_acc[i], hi, breg[2], breg[3]);
       }
+      if (kGroupPerPack) add_group(grp);  // the next pack may start a group
     }
+    if (!kGroupPerPack) add_group(grp);  // a stage lies in one group
   };
   // The loop unrolled over one turn of the ring, so slots are constants; a's registers alternate.
   StageA xa, xb;
