@@ -34,7 +34,8 @@ for dtype in (torch.float16, torch.bfloat16):
     ops.permute_cols(many, perm)
     ops.permute_cols(many, torch.cat([perm[:1], perm])[1:])
     g = torch.tensor([3.0], device="cuda")
-    for m, n in ((1, 16), (130, 48), (5, 4096)):  # one block; padded rows and scale columns; a wide row
+    # one block; padded rows and scale columns; a wide row; more items than one wave of threads
+    for m, n in ((1, 16), (130, 48), (5, 4096), (1500, 2048)):
         x = torch.randn(m, n, dtype=dtype, device="cuda")
         for swizzled in (True, False):
             ops.scaled_fp4_quant(x, g, swizzled)
