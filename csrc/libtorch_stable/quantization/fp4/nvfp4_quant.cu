@@ -62,9 +62,9 @@ __device__ __forceinline__ void load_item(const T* __restrict__ input, const Fp4
 }
 
 // One wave of blocks walks the items, each thread loading its next item's 32 bytes before it
-// quantizes the current one: the load's latency then hides behind a block's ~300 instructions.
-// (With one item per thread and four waves of blocks, the H200 ran at about half its issue rate
-// and 0.55-0.59 of copy.)
+// quantizes the current one, so no thread waits on memory between items. (On the H200 this alone
+// changed little: the e2m1 rounding on the ALU pipe was the bound; see e2m1_code_finite and
+// benchmarks/NOTES.md.)
 template <typename T, typename Index>
 __global__ void __launch_bounds__(kThreads)
 nvfp4_quant_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, uint8_t* __restrict__ codes,
