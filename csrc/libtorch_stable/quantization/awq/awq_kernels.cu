@@ -124,7 +124,7 @@ constexpr int kFewRowsMax = 8;
 // (exact) float product does.
 template <typename T>
 struct HalfPairs {
-  static constexpr bool kHalf = std::is_same_v<T, torch::headeronly::Half>;
+  static constexpr bool kHalf = TensorCore<T>::kHalf;
   static constexpr uint32_t kMagic = kHalf ? 0x64006400u : 0x43004300u;
   __device__ static uint32_t biased(uint32_t word, int pair) { return ((word >> (4 * pair)) & 0x000F000Fu) | kMagic; }
   __device__ static uint32_t weights(uint32_t q_biased, uint32_t zero_biased, uint32_t scale) {
