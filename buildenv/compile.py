@@ -147,10 +147,15 @@ def image_build_script(configure: list[str], jobs: int, reconfigure: bool, ccach
     steps = [shlex.join(configure)] if reconfigure else []
     steps.append(shlex.join(["cmake", "--build", str(container.BUILD), "--parallel", str(jobs)]))
     steps.append(f"cp {container.TOOLCHAIN_FILE} {container.BUILD}/toolchain.json")
-    if ccache_stats:
-        before, after = (f"{container.BUILD}/{name}" for name in CCACHE_STATS)
-        steps = [f"(ccache --print-stats > {before} || true)", *steps, f"(ccache --print-stats > {after} || true)"]
-    return " && ".join(steps)
+    script = " && ".join(steps)
+    return with_ccache_stats(script) if ccache_stats else script
+
+
+def with_ccache_stats(command: str) -> str:
+    """`command` with ccache's counters written to /build before and after it (CCACHE_STATS), for
+    ccache_hits."""
+    before, after = (f"{container.BUILD}/{name}" for name in CCACHE_STATS)
+    return f"(ccache --print-stats > {before} || true) && {command} && (ccache --print-stats > {after} || true)"
 
 
 def ccache_counters(build_dir: Path) -> dict[str, int] | None:
@@ -194,9 +199,7 @@ def compile_in_image(client, cfg: EnvConfig, target: str, build_dir: Path, jobs:
     for name in ("toolchain.json", *CCACHE_STATS):
         (build_dir / name).unlink(missing_ok=True)
     script = image_build_script(configure, jobs, needs_configure(build_dir, configure), ccache_stats=use_ccache)
-    cache = {"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {}
-    environment = {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE, "HOME": "/tmp",
-                   **(cache if use_ccache else {"CCACHE_DISABLE": "1"}), **(env or {})}
+    environment = {**container.build_environment(cfg, use_ccache), **(env or {})}
     code = container.run(client, tag, f"umask {umask}; {script}", log_path, log, user=user or container.caller_user(),
                          working_dir=str(container.BUILD), environment=environment,
                          volumes=container.build_mounts(source_dir, build_dir, cache_volume if use_ccache else None))

@@ -22,6 +22,20 @@ CCACHE_VOLUME = "vllm-ops-ccache"
 TOOLCHAIN_FILE = "/etc/vllm-ops/toolchain.json"
 
 
+def build_environment(cfg: EnvConfig, use_ccache: bool = True) -> dict[str, str]:
+    """The environment of every compile and wheel container. LC_CTYPE is set because ccache hashes
+    the locale variables and Python (pip, scikit-build-core) sets LC_CTYPE=C.UTF-8 for its children
+    when it finds the C locale (PEP 538): without it here, the wheel step's compiles missed every
+    object the plain compile had just cached (measured: cpu 0/6 hits, and the ci-profile cuda
+    wheel recompiled for 388 s in CI)."""
+    if use_ccache:
+        cache = {"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {}
+    else:
+        cache = {"CCACHE_DISABLE": "1"}
+    return {"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": CCACHE, "HOME": "/tmp",
+            "LC_CTYPE": "C.UTF-8", **cache}
+
+
 def caller_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import container
-from .compile import LIBRARY_NAME, image_configure_args
+from .compile import CCACHE_STATS, LIBRARY_NAME, ccache_hits, image_configure_args, with_ccache_stats
 from .config import REPO_ROOT, EnvConfig
 from .errors import BuildEnvError
 from .files import Log, first_error_lines, sha256_file
@@ -63,7 +63,8 @@ def build_command(configure_args: list[str], src: str, tree: str, out: str, cach
            "-w", out, src]
     for setting in settings:
         cmd += ["--config-settings", setting]
-    pip_wheel = shlex.join(cmd)
+    # ccache's counters around pip, as around the plain compile: the wheel reports its hits too.
+    pip_wheel = with_ccache_stats(shlex.join(cmd))
     if not (cache_dir and cache_key):
         return pip_wheel
     cached = shlex.quote(f"{cache_dir}/{cache_key}.whl")
@@ -141,10 +142,12 @@ def inputs_stamp(library: Path, source_dir: Path, platform_tag: str, image_id: s
 
 
 def build(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platform_tag: str,
-                   log: Log = print, source_dir: Path = REPO_ROOT, cache_key: str | None = None) -> Path:
+          log: Log = print, source_dir: Path = REPO_ROOT, cache_key: str | None = None,
+          cache_volume: str = container.CCACHE_VOLUME) -> Path:
     """scikit-build-core in the image (or the raw wheel cached under cache_key), then the variant
     version and proven tag on the host. The library inside must be the same bytes as the plain
-    build's, which is in build_dir."""
+    build's, which is in build_dir. The compiler cache is `cache_volume`, the plain compile's;
+    ccache_hits(build_dir / TREE_DIR) then counts what pip's compiles found there."""
     command = build_command(image_configure_args(cfg, target), str(container.SRC), str(container.BUILD), WHEEL_OUT,
                             WHEEL_CACHE if cache_key else None, cache_key)
     log_path = build_dir / "wheel.log"
@@ -152,12 +155,13 @@ def build(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, platf
     shutil.rmtree(raw_dir, ignore_errors=True)
     raw_dir.mkdir()
     tree.mkdir(exist_ok=True)  # made here, as the caller: the engine would create a missing one as root
-    volumes = {**container.build_mounts(source_dir, tree), str(raw_dir): {"bind": WHEEL_OUT, "mode": "rw"}}
+    for name in CCACHE_STATS:
+        (tree / name).unlink(missing_ok=True)
+    volumes = {**container.build_mounts(source_dir, tree, cache_volume),
+               str(raw_dir): {"bind": WHEEL_OUT, "mode": "rw"}}
     code = container.run(client, cfg.image(target)["tag"], f"umask 022; {command}", log_path, log,
                          user=container.caller_user(), working_dir=str(container.BUILD),
-                         environment={"SOURCE_DATE_EPOCH": str(cfg.source_date_epoch), "CCACHE_DIR": container.CCACHE,
-                                      "HOME": "/tmp", "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs),
-                                      **({"CCACHE_REMOTE_STORAGE": cfg.cache_remote} if cfg.cache_remote else {})},
+                         environment={**container.build_environment(cfg), "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs)},
                          volumes=volumes)
     raw = sorted(raw_dir.glob("*.whl"))
     if code != 0 or not raw:
@@ -199,4 +203,7 @@ def ensure(client, cfg: EnvConfig, target: str, build_dir: Path, jobs: int, plat
 
     path = build(client, cfg, target, build_dir, jobs, platform_tag, watch, source_dir, cache_key=stamp)
     stamp_file.write_text(stamp)
-    return WheelResult(path, time.monotonic() - start, "wheel cache" if reused else "built")
+    if reused:
+        return WheelResult(path, time.monotonic() - start, "wheel cache")
+    hits = ccache_hits(build_dir / TREE_DIR)
+    return WheelResult(path, time.monotonic() - start, f"built, ccache {hits[0]}/{hits[1]} hits" if hits else "built")

@@ -1,13 +1,14 @@
 """Against the real Docker engine (marked `docker`; .ci/run runs them after building the images)."""
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from buildenv import config, engine, images, pipeline, publish
-from buildenv.compile import LIBRARY_NAME
+from buildenv import config, engine, images, pipeline, publish, wheel
+from buildenv.compile import LIBRARY_NAME, ccache_hits, compile_in_image
 from buildenv.errors import BuildEnvError
 from buildenv.files import export_tree, sha256_file
 
@@ -78,3 +79,24 @@ def test_clean_rebuild_with_warm_cache_reuses_the_wheel_bytes(tmp_path, monkeypa
     assert not any("Building wheel" in line for line in lines)
     assert second.sha256 == first.sha256
     assert sha256_file(next((tmp_path / "dist" / "cpu").glob("*.whl"))) == first_wheel
+
+
+def test_wheel_compiles_hit_what_the_plain_compile_cached(tmp_path):
+    """pip and scikit-build-core compile the same objects again for the wheel: same commands and
+    paths, and the same environment (LC_CTYPE, which Python would set for them otherwise, is in
+    ccache's hash). From an empty cache, every object the plain compile stored must be a hit."""
+    source = tmp_path / "src"
+    export_tree(source)
+    client = engine.connect()
+    volume = f"vllm-ops-ccache-test-{os.getpid()}"
+    build_dir = tmp_path / "build"
+    try:
+        compile_in_image(client, CFG, "cpu", build_dir, 2, log=lambda line: None, source_dir=source,
+                         cache_volume=volume)
+        hits, total = ccache_hits(build_dir)
+        assert hits == 0 and total > 0  # the cache started empty
+        wheel.build(client, CFG, "cpu", build_dir, 2, "manylinux_2_34_x86_64", lambda line: None, source,
+                    cache_volume=volume)
+        assert ccache_hits(build_dir / wheel.TREE_DIR) == (total, total)
+    finally:
+        client.volumes.get(volume).remove(force=True)

@@ -7,7 +7,7 @@ import zipfile
 
 import tomllib
 
-from buildenv import config, wheel
+from buildenv import config, container, wheel
 
 CFG = config.load()
 
@@ -72,4 +72,21 @@ def test_wheel_cache_reuses_by_key_and_stores_atomically():
     assert reuse.startswith(f"if [ -f /ccache/w/{'k' * 64}.whl ]") and "pip wheel" not in reuse
     assert "pip wheel" in build and f"{'k' * 64}.whl.tmp /ccache/w/{'k' * 64}.whl" in build
     assert f"tail -n +{wheel.WHEEL_CACHE_SIZE + 1}" in build
-    assert "/ccache" not in wheel.build_command(["cmake"], "/src", "/build", "/wheel-out")
+    assert "if [ -f" not in wheel.build_command(["cmake"], "/src", "/build", "/wheel-out")  # no cache, no reuse
+
+
+def test_wheel_build_records_ccache_counters_around_pip():
+    command = wheel.build_command(["cmake"], "/src", "/build", "/wheel-out")
+    before, pip, after = command.split(" && ")
+    assert before.startswith("(ccache --print-stats > /build/ccache-before.tsv")
+    assert pip.startswith("python3 -m pip wheel")
+    assert after.startswith("(ccache --print-stats > /build/ccache-after.tsv")
+
+
+def test_compile_and_wheel_containers_share_one_environment():
+    # ccache hashes the locale variables, and Python sets LC_CTYPE for pip's compiles when the
+    # container has none (PEP 538): the environment both kinds of container get sets it. (That
+    # the wheel's compiles then hit: tests/toolchain/test_integration.py, against the engine.)
+    env = container.build_environment(CFG)
+    assert env["LC_CTYPE"] == "C.UTF-8" and env["SOURCE_DATE_EPOCH"] == str(CFG.source_date_epoch)
+    assert container.build_environment(CFG, use_ccache=False)["CCACHE_DISABLE"] == "1"
