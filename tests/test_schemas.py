@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
+
+import vllm_ops
 from vllm_ops._ops import ops
 
 SHIPPED = {
@@ -47,7 +50,37 @@ def test_schemas_match_vllm():
         assert registered == wanted[name]
 
 
-def test_every_vllm_op_is_registered():
-    # All 33 ops of the seed (scaled_fp4_quant.out counted as one), on every target.
+def test_every_vllm_op_is_in_a_family():
+    # All 33 ops of the seed (scaled_fp4_quant.out counted as one), each in one family above.
     assert sorted(sum(SHIPPED.values(), [])) == sorted(_vllm_schemas())
     assert len(_vllm_schemas()) == 33
+
+
+def registered_ops() -> set[str]:
+    """Every operator (name.overload) registered in the library's namespace, from the dispatcher,
+    whoever registered it (the C++ library or Python)."""
+    prefix = f"{vllm_ops.namespace}::"
+    return {name[len(prefix):] for name in torch._C._dispatch_get_all_op_names() if name.startswith(prefix)}
+
+
+def registration_mismatch(registered: set[str], wanted: set[str]) -> str:
+    """'' when the two sets are equal, else what is extra and what is missing."""
+    extra, missing = sorted(registered - wanted), sorted(wanted - registered)
+    return "; ".join(f"{what}: {', '.join(names)}" for what, names in (("extra", extra), ("missing", missing)) if names)
+
+
+def test_registered_ops_are_exactly_vllms():
+    # What this build registers, not the list above: no op missing, none extra, on every target.
+    assert registration_mismatch(registered_ops(), set(_vllm_schemas())) == ""
+
+
+def test_registration_check_catches_a_planted_op():
+    planted = torch.library.Library(vllm_ops.namespace, "FRAGMENT")
+    try:
+        planted.define("planted_extra_op(Tensor x) -> Tensor")
+        assert registration_mismatch(registered_ops(), set(_vllm_schemas())) == "extra: planted_extra_op"
+    finally:
+        planted._destroy()
+    assert "planted_extra_op" not in registered_ops()
+    wanted = set(_vllm_schemas())
+    assert registration_mismatch(wanted - {"gptq_shuffle"}, wanted) == "missing: gptq_shuffle"
