@@ -15,7 +15,20 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from buildenv import abi, config, container, engine, images, pipeline, publish, repro, suite, ui, wheelhouse
+from buildenv import (
+    abi,
+    config,
+    container,
+    engine,
+    images,
+    performance,
+    pipeline,
+    publish,
+    repro,
+    suite,
+    ui,
+    wheelhouse,
+)
 from buildenv import devcontainer as devcontainers
 from buildenv import doctor as checkup
 from buildenv import families as op_families
@@ -277,10 +290,10 @@ def verify(c, manifest):
         raise Exit(code=1)
 
 
-def _file_rows(paths, changed, check: bool) -> list[ui.Row]:
+def _file_rows(paths, changed, check: bool, source: str = "env.yaml") -> list[ui.Row]:
     return [ui.Row(artifact=ui.display_path(p), sha256=sha256_file(p) if p.exists() else None,
                    result=("DRIFTED" if check else "written") if p in changed else
-                   ("matches env.yaml" if check else "unchanged")) for p in paths]
+                   (f"matches {source}" if check else "unchanged")) for p in paths]
 
 
 @cli_task(help={"check": "only compare: exit 1 if the committed files differ from what env.yaml renders"})
@@ -304,6 +317,18 @@ def families(c, check=False):
     ui.summary("families", _file_rows([path], [path] if changed else [], check))
     if check and changed:
         raise Exit("cmake/sources.cmake is out of date with env.yaml families (run `invoke families`)", code=1)
+
+
+@cli_task(help={"check": "only compare: exit 1 if docs/performance.md differs from what the results render"})
+def report(c, check=False):
+    """Write docs/performance.md from the benchmarks' JSON results (buildenv/performance.py SOURCES)."""
+    path = performance.REPORT
+    changed = performance.stale()
+    if changed and not check:
+        performance.write()
+    ui.summary("performance report", _file_rows([path], [path] if changed else [], check, "the results"))
+    if check and changed:
+        raise Exit("docs/performance.md is out of date with the benchmark results (run `invoke report`)", code=1)
 
 
 @cli_task(help={"profile": PROFILE_HELP})
