@@ -29,6 +29,7 @@ from buildenv import (
     ui,
     wheelhouse,
 )
+from buildenv import bench as benchmarks
 from buildenv import devcontainer as devcontainers
 from buildenv import doctor as checkup
 from buildenv import families as op_families
@@ -317,6 +318,36 @@ def families(c, check=False):
     ui.summary("families", _file_rows([path], [path] if changed else [], check))
     if check and changed:
         raise Exit("cmake/sources.cmake is out of date with env.yaml families (run `invoke families`)", code=1)
+
+
+@cli_task(help={
+    "family": f"all, or a comma-separated list of {', '.join(benchmarks.FAMILIES)}",
+    "baseline": f"comma-separated: {', '.join(benchmarks.BASELINES)} (default vllm-0.22)",
+    "vllm_0_22_lib": "vLLM 0.22.0's _C_stable_libtorch.abi3.so (default: from an installed vllm 0.22.0)",
+    "vllm_0_33_lib": "vLLM 0.33.0's library, for the vllm-0.33 baseline",
+    "python": "the interpreter whose torch has CUDA (default: this one)",
+})
+def bench(c, family="all", baseline="vllm-0.22", vllm_0_22_lib=None, vllm_0_33_lib=None, python=sys.executable):
+    """Run every family's benchmark on this machine's GPU against the baselines; results (JSON, logs,
+    plots) under benchmarks/results/<gpu>/. Needs the CUDA library in vllm_ops/ (invoke build --native)."""
+    families = benchmarks.parse_choice(family, benchmarks.FAMILIES, "family")
+    baselines = benchmarks.parse_choice(baseline, benchmarks.BASELINES, "baseline")
+    gpu = benchmarks.probe_gpu(python)
+    paths = {"vllm-0.22": vllm_0_22_lib, "vllm-0.33": vllm_0_33_lib}
+    libraries = {b: benchmarks.find_vllm_library(python, b, paths[b]) for b in baselines if b in paths}
+    out = benchmarks.results_dir(gpu)
+    runs, unmeasured = benchmarks.plan(families, baselines, libraries, out)
+    ui.message(f"bench: {gpu}, {len(runs)} runs, results in {ui.display_path(out)}")
+    for line in unmeasured:
+        ui.message(f"bench: not measured: {line}")
+    results = benchmarks.execute(runs, python, out, ui.log)
+    against = {r: ", ".join(r.run.baselines) or "ours and copy bandwidth only" for r in results}
+    ui.summary("bench", [ui.Row(target=r.run.family, artifact=ui.display_path(r.json_path), seconds=r.seconds,
+                                result=f"ok, against {against[r]}" if r.code == 0 else
+                                f"FAILED ({r.code}), log {ui.display_path(r.log_path)}")
+                         for r in results])
+    if any(r.code != 0 for r in results):
+        raise Exit(code=1)
 
 
 @cli_task(help={"check": "only compare: exit 1 if docs/performance.md differs from what the results render"})
