@@ -122,7 +122,7 @@ def summarize(rows: list[dict], group: str | None) -> dict[str, dict[str, Stat]]
             if pairs:
                 stats[baseline] = _stat(pairs)
         roof = [(s, r) for r in members if (s := _speedup(r, [(k, False) for k in ROOFLINE_KEYS])) is not None]
-        if roof and any("_us" in key for r in members for key in r):
+        if roof:
             stats["of copy"] = _stat(roof)
         if stats:
             out[name] = stats

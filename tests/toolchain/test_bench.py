@@ -24,10 +24,22 @@ def test_results_dir_names_the_gpu():
     assert bench.results_dir("NVIDIA H100 80GB HBM3").name == "h100-80gb-hbm3"
 
 
-def test_no_gpu_is_a_clear_error():
-    # This machine's torch has no CUDA device.
-    with pytest.raises(BuildEnvError, match="needs a CUDA GPU: torch under .* sees none; pass --python"):
-        bench.probe_gpu(sys.executable)
+def fake_python(tmp_path, name: str, body: str) -> str:
+    """An 'interpreter' that ignores its arguments and runs a shell body (what torch would report)."""
+    path = tmp_path / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_gpu_probe(tmp_path):
+    assert bench.probe_gpu(fake_python(tmp_path, "gpu", "echo 'NVIDIA H200'")) == "NVIDIA H200"
+    no_gpu = fake_python(tmp_path, "cpu_torch", "exit 2")  # the probe's exit code for "no CUDA device"
+    with pytest.raises(BuildEnvError, match="needs a CUDA GPU: torch under .*cpu_torch sees none; pass --python"):
+        bench.probe_gpu(no_gpu)
+    no_torch = fake_python(tmp_path, "no_torch", "echo \"ModuleNotFoundError: No module named 'torch'\" >&2; exit 1")
+    with pytest.raises(BuildEnvError, match="sees none \\(ModuleNotFoundError: No module named 'torch'\\)"):
+        bench.probe_gpu(no_torch)
 
 
 def test_vllm_library_from_a_path_or_an_installed_wheel(tmp_path):
@@ -36,8 +48,16 @@ def test_vllm_library_from_a_path_or_an_installed_wheel(tmp_path):
     assert bench.find_vllm_library(sys.executable, "vllm-0.22", str(library)) == library
     with pytest.raises(BuildEnvError, match=r"--vllm-0-33-lib /nonexistent: no such file \(to get it: pip download"):
         bench.find_vllm_library(sys.executable, "vllm-0.33", "/nonexistent")
+    without_vllm = fake_python(tmp_path, "no_vllm", "echo None")
     with pytest.raises(BuildEnvError, match="pass --vllm-0-22-lib \\(no vllm 0.22.0 is installed"):
-        bench.find_vllm_library(sys.executable, "vllm-0.22", None)
+        bench.find_vllm_library(without_vllm, "vllm-0.22", None)
+    package = tmp_path / "site" / "vllm"
+    package.mkdir(parents=True)
+    (package / bench.VLLM_LIBRARY).write_bytes(b"\x7fELF")
+    installed = fake_python(tmp_path, "with_vllm", f"echo 0.22.0 {package}")
+    assert bench.find_vllm_library(installed, "vllm-0.22", None) == package / bench.VLLM_LIBRARY
+    with pytest.raises(BuildEnvError, match="no vllm 0.33.0 is installed"):  # another release is not taken
+        bench.find_vllm_library(installed, "vllm-0.33", None)
 
 
 def test_plan_runs_each_baseline_where_a_benchmark_measures_it(tmp_path):
