@@ -274,3 +274,23 @@ def test_cuda_more_than_2_pow_31_elements(name, offset):
     out = case.wrapper(x)
     for r in (0, (1 << 31) // width - 1, (1 << 31) // width, rows - 1):
         torch.testing.assert_close(out[r].cpu(), case.reference(x[r].cpu()), **TOLERANCE[torch.bfloat16])
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("name", ["silu_and_mul_with_clamp", "swigluoai_and_mul"])
+def test_clamps_keep_nan_and_reject_a_nan_limit(name, device):
+    # fminf(NaN, limit) is the limit: a NaN gate or up came out finite (and a NaN limit turned the
+    # clamp off). Now NaN propagates, as the reference's clamp does, and a NaN limit is an error.
+    nan = float("nan")
+    x = torch.randn(3, 16, device=device)
+    x[0, 0], x[1, 9], x[2, 3] = nan, nan, float("inf")
+    out = torch.empty(3, 8, device=device)
+    op = getattr(getattr(torch.ops, vllm_ops.namespace), name)
+    limit_args = (7.0,) if name == "silu_and_mul_with_clamp" else (1.702, 7.0)
+    op(out, x, *limit_args)
+    want = getattr(ref, name)(x.cpu(), *limit_args)
+    assert torch.equal(out.cpu().isnan(), want.isnan()) and out.isnan().sum() >= 2
+    torch.testing.assert_close(out.cpu(), want, rtol=1e-5, atol=1e-6, equal_nan=True)
+    nan_limit = (nan,) if name == "silu_and_mul_with_clamp" else (1.702, nan)
+    with pytest.raises(RuntimeError, match=f"{name}: limit must be a number, got nan"):
+        op(out, x, *nan_limit)

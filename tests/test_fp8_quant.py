@@ -144,12 +144,16 @@ def test_strided_rows_and_padded_output(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_clamp_nan_and_zero_input(device):
-    # Values past the range clamp to +-448 (224 for fnuz); NaN becomes +max; an all-zero tensor
-    # gets scale 0, and 0 * (1/0) is NaN, so +max (vLLM's behaviour; it dequantizes to 0).
-    x = torch.tensor([[1e6, -1e6, float("nan"), 0.0, 1.0]], device=device)
+    # Values past the range clamp to +-448 (224 for fnuz), infinities too, keeping their sign; a
+    # NaN input stays NaN (vLLM: +max); an all-zero tensor gets scale 0, and 0 * (1/0) is a NaN
+    # the scaling made, so +max (vLLM's behaviour; it dequantizes to 0).
+    inf = float("inf")
+    x = torch.tensor([[1e6, -1e6, float("nan"), 0.0, 1.0, inf, -inf]], device=device)
     for fp8, m in ((torch.float8_e4m3fn, 448.0), (torch.float8_e4m3fnuz, 224.0)):
         q, _ = vllm_ops.scaled_fp8_quant(x, torch.tensor([1.0], device=device), out_dtype=fp8)
-        assert q.float().cpu().tolist() == [[m, -m, m, 0.0, 1.0]]
+        values = q.float().cpu()
+        assert values[0, 2].isnan() and values[0, [0, 1, 3, 4, 5, 6]].tolist() == [m, -m, 0.0, 1.0, m, -m]
+        assert_same_bits(q, ref.static_scaled_fp8_quant(x.cpu(), torch.tensor([1.0]), dtype=fp8))
     q, scale = vllm_ops.scaled_fp8_quant(torch.zeros(2, 16, device=device))
     assert scale.item() == 0.0 and (q.float() == 448.0).all()
     q, scale = vllm_ops.scaled_fp8_quant(torch.zeros(2, 16, device=device), use_per_token_if_dynamic=True)
@@ -378,3 +382,22 @@ def test_empty_input_with_a_whole_extent_group_is_accepted():
     out = torch.empty(0, 8, dtype=torch.float8_e4m3fn)
     ops.static_scaled_fp8_quant(out, torch.empty(0, 8), torch.ones(8), [-1, 1])  # used to be rejected
     assert out.shape == (0, 8)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("per_token", [False, True], ids=["per_tensor", "per_token"])
+def test_dynamic_scales_skip_non_finite_values(per_token, device):
+    # One inf among finite values used to make the scale inf and every other element NaN, then
+    # +448 (a -inf became +448 too). The scale now comes from the finite values; +-inf saturate
+    # with their sign and NaN stays NaN.
+    inf, nan = float("inf"), float("nan")
+    x = torch.tensor([[1.0, -2.0, 4.0, -inf, inf, nan], [0.5, -0.25, 3.0, 2.0, -1.0, 0.0]], device=device)
+    q, scale = vllm_ops.scaled_fp8_quant(x, use_per_token_if_dynamic=per_token)
+    want_q, want_scale = (ref.dynamic_per_token_scaled_fp8_quant(x.cpu()) if per_token
+                          else ref.dynamic_scaled_fp8_quant(x.cpu()))
+    assert_same_bits(scale, want_scale)
+    assert_same_bits(q, want_q)
+    assert scale.isfinite().all() and scale.flatten()[0].item() == pytest.approx(4.0 / 448)
+    values = q.float().cpu()
+    assert values[0, 3].item() == -448.0 and values[0, 4].item() == 448.0 and values[0, 5].isnan()
+    assert values[0, 2].item() == 448.0 and values[1, 2].item() > 0  # finite values keep their scale

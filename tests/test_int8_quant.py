@@ -186,3 +186,37 @@ def test_cuda_more_than_2_pow_31_elements():
     assert_same_bits(scale[-5:], rscale)
     q, _, _ = vllm_ops.scaled_int8_quant(x, torch.tensor([0.02], device="cuda"))
     assert_same_bits(q[-5:], ref.static_scaled_int8_quant(tail, torch.tensor([0.02])))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("symmetric", [True, False], ids=["symmetric", "azp"])
+def test_dynamic_int8_skips_non_finite_values(symmetric, device):
+    # int8 has no NaN: a NaN gives 0; +-inf saturate with their sign, and the scale (and zero
+    # point) come from the finite values (one inf used to make every other element 0).
+    inf, nan = float("inf"), float("nan")
+    x = torch.tensor([[1.0, -2.0, 4.0, -inf, inf, nan]], device=device)
+    q, scale, azp = vllm_ops.scaled_int8_quant(x, symmetric=symmetric)
+    rq, rscale, razp = ref.dynamic_scaled_int8_quant(x.cpu(), symmetric)
+    assert_same_bits(q, rq)
+    assert_same_bits(scale, rscale)
+    assert scale.isfinite().all() and scale.item() > 0
+    got = q.cpu().tolist()[0]
+    assert got[3] == -128 and got[4] == 127 and (got[5] == 0 if symmetric else got[5] == razp.item())
+    if not symmetric:
+        assert_same_bits(azp, razp)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("value", [3.0, -0.75, 0.0], ids=["positive", "negative", "zero"])
+def test_constant_row_with_zero_point_round_trips(value, device):
+    # max == min: vLLM's scale is 0 and its zero point INT32_MIN, so (q - azp) * scale is 0, not
+    # the row's value. Now azp 0, scale |c| / 127, q = +-127.
+    x = torch.full((2, 8), value, device=device)
+    q, scale, azp = vllm_ops.scaled_int8_quant(x, symmetric=False)
+    rq, rscale, razp = ref.dynamic_scaled_int8_quant(x.cpu(), False)
+    assert_same_bits(q, rq)
+    assert_same_bits(scale, rscale)
+    assert_same_bits(azp, razp)
+    assert (azp == 0).all()
+    back = (q.float() - azp.float()) * scale
+    torch.testing.assert_close(back, x, rtol=1e-6, atol=0)

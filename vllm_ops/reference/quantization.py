@@ -13,8 +13,14 @@ scalar, for one, multiplies by a rounded reciprocal). Definitions (vLLM 0.22.0's
 - fp8, dynamic:      s = absmax(tensor) / M, then as static
 - fp8, per token:    s = max(min(absmax, ub) / M, 1 / (512 M)) per row; q = fp8(clamp(x / s, -M, M))
 
-M is 448 for float8_e4m3fn and 224 for float8_e4m3fnuz. NaN inputs are skipped by the
-reductions and become +M before the fp8 conversion (0 in the int8 conversions).
+M is 448 for float8_e4m3fn and 224 for float8_e4m3fnuz. Non-finite inputs (where these are our
+semantics, not vLLM's; quant_math.h says why):
+- the reductions skip NaN and +-inf;
+- fp8: a NaN input gives NaN, +-inf give +-M; a NaN made by the scaling alone (0 * (1 / 0))
+  gives +M, as in vLLM;
+- int8: a NaN input gives 0 (with a zero point: the zero point), +-inf saturate with their sign;
+- a constant row c with a zero point takes azp 0 and scale |c| / 127 (q = +-127, which
+  dequantizes to c; c = 0: scale 0, q 0); a row with no finite value: scale 0, azp 0.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ def _round_sat(v: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
 def _int8_azp(xr, inv_scale, azp):
     q32 = _round_sat(_mul(xr, inv_scale), -(2**31), 2**31 - 1)
     wrapped = (q32 + azp.to(torch.int64) + 2**31) % 2**32 - 2**31  # int32 addition wraps
-    return wrapped.clamp(-128, 127).to(torch.int8)
+    q = wrapped.clamp(-128, 127)
+    return torch.where(torch.isinf(xr), torch.where(xr > 0, 127, -128), q).to(torch.int8)
 
 
 def static_scaled_int8_quant(x, scale, azp=None):
@@ -65,12 +72,12 @@ def static_scaled_int8_quant(x, scale, azp=None):
     return q.reshape(x.shape)
 
 
-def _nan_skipping(op, xr, fill):
-    return op(torch.where(torch.isnan(xr), torch.full_like(xr, fill), xr), dim=1, keepdim=True).values
+def _finite_only(op, xr, fill):
+    return op(torch.where(torch.isfinite(xr), xr, torch.full_like(xr, fill)), dim=1, keepdim=True).values
 
 
 def _absmax(xr):
-    return _nan_skipping(torch.max, xr.abs(), 0.0).clamp_min(0.0)
+    return _finite_only(torch.max, xr.abs(), 0.0).clamp_min(0.0)
 
 
 def dynamic_scaled_int8_quant(x, symmetric=True):
@@ -82,20 +89,25 @@ def dynamic_scaled_int8_quant(x, symmetric=True):
         mult = torch.where(amax == 0, torch.zeros_like(amax), _div(torch.full_like(amax, 127.0), amax))
         q = _round_sat(_mul(xr, mult), -128, 127).to(torch.int8)
         return q.reshape(x.shape), scale, None
-    # The reductions start from +-FLT_MAX, which an all-NaN row keeps.
-    lo = _nan_skipping(torch.min, xr, float("inf")).clamp_max(torch.finfo(torch.float32).max)
-    hi = _nan_skipping(torch.max, xr, float("-inf")).clamp_min(-torch.finfo(torch.float32).max)
+    # The reductions start from +-FLT_MAX, which a row with no finite value keeps.
+    lo = _finite_only(torch.min, xr, float("inf")).clamp_max(torch.finfo(torch.float32).max)
+    hi = _finite_only(torch.max, xr, float("-inf")).clamp_min(-torch.finfo(torch.float32).max)
+    spread = hi > lo
     scale = _div(_f32(hi.double() - lo.double()), torch.tensor(255.0))
     azp_f = _f32(torch.full_like(lo, -128.0).double() - _div(lo, scale).double())
-    azp = _round_sat(azp_f, -(2**31), 2**31 - 1).to(torch.int32)
+    azp = torch.where(spread, _round_sat(azp_f, -(2**31), 2**31 - 1), 0).to(torch.int32)
+    constant = torch.where(hi == lo, _div(hi.abs(), torch.tensor(127.0)), torch.zeros_like(hi))
+    scale = torch.where(spread, scale, constant)
     q = _int8_azp(xr, _recip(scale), azp)
     return q.reshape(x.shape), scale, azp
 
 
-def _to_fp8(v: torch.Tensor, dtype) -> torch.Tensor:
+def _to_fp8(v: torch.Tensor, dtype, x: torch.Tensor | None = None) -> torch.Tensor:
+    """The saturated conversion of v (NaN -> +M); where given, a NaN of the inputs x that v scales
+    stays NaN."""
     m = FP8_MAX[dtype]
-    v = torch.where(torch.isnan(v), torch.full_like(v, m), v)
-    return v.clamp(-m, m).to(dtype)
+    v = torch.where(torch.isnan(v), torch.full_like(v, m), v).clamp(-m, m)
+    return (v if x is None else torch.where(torch.isnan(x), x, v)).to(dtype)
 
 
 def _expand_groups(scale, rows, cols, group_shape):
@@ -112,7 +124,7 @@ def _expand_groups(scale, rows, cols, group_shape):
 def static_scaled_fp8_quant(x, scale, group_shape=None, dtype=torch.float8_e4m3fn):
     xr = _rows(x)
     full = _expand_groups(scale, xr.shape[0], xr.shape[1], group_shape)
-    return _to_fp8(_mul(xr, _recip(full)), dtype).reshape(x.shape)
+    return _to_fp8(_mul(xr, _recip(full)), dtype, xr).reshape(x.shape)
 
 
 def dynamic_scaled_fp8_quant(x, dtype=torch.float8_e4m3fn):
@@ -132,4 +144,4 @@ def dynamic_per_token_scaled_fp8_quant(x, scale_ub=None, dtype=torch.float8_e4m3
         amax = torch.minimum(amax, _f32(scale_ub.reshape(())))
     min_scale = _div(torch.tensor(1.0), _f32(torch.tensor(m * 512.0)))
     scale = torch.maximum(_div(amax, torch.tensor(m)), min_scale)
-    return _to_fp8(_div(xr, scale), dtype).reshape(x.shape), scale
+    return _to_fp8(_div(xr, scale), dtype, xr).reshape(x.shape), scale

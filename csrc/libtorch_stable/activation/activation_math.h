@@ -84,6 +84,12 @@ struct ActAndMul {
   }
 };
 
+// min(x, limit) and clamp(x, -limit, limit) as vLLM computes them (fminf, fmaxf), except that a
+// NaN x stays NaN (fminf would return the limit: a NaN input came out finite). The host rejects
+// a NaN limit, which fminf would ignore.
+VLLM_OPS_HOST_DEVICE float clamp_above(float x, float limit) { return x != x ? x : fminf(x, limit); }
+VLLM_OPS_HOST_DEVICE float clamp_both(float x, float limit) { return x != x ? x : fminf(fmaxf(x, -limit), limit); }
+
 // silu(min(gate, limit)) * clamp(up, -limit, limit), rounding like ActAndMul: the activation
 // is rounded to the storage dtype before the product.
 struct SiluAndMulWithClamp {
@@ -92,8 +98,8 @@ struct SiluAndMulWithClamp {
 
   template <typename T>
   VLLM_OPS_HOST_DEVICE T operator()(T gate, T up) const {
-    const float g = fminf(static_cast<float>(gate), limit);
-    const float u = fminf(fmaxf(static_cast<float>(up), -limit), limit);
+    const float g = clamp_above(static_cast<float>(gate), limit);
+    const float u = clamp_both(static_cast<float>(up), limit);
     return round_to<T>(in_storage<T>(Silu{}(g)) * u);
   }
 };
@@ -107,8 +113,8 @@ struct SwigluOAIAndMul {
 
   template <typename T>
   VLLM_OPS_HOST_DEVICE T operator()(T gate, T up) const {
-    const float g = fminf(static_cast<float>(gate), limit);
-    const float u = fminf(fmaxf(static_cast<float>(up), -limit), limit);
+    const float g = clamp_above(static_cast<float>(gate), limit);
+    const float u = clamp_both(static_cast<float>(up), limit);
     // Association matters to the float ulp: (up + 1) * gate first, then one division by
     // 1 + exp(-alpha * gate), as vLLM's kernels evaluate it (measured on H100).
     return round_to<T>((u + 1.0f) * g / (1.0f + expf(-g * alpha)));

@@ -64,8 +64,14 @@ void ActivationOps<B>::mul_and_silu(Tensor& out, const Tensor& input) {
   run_activation<B>("mul_and_silu", "out", out, input, act::ActAndMul<act::Silu, false>{});
 }
 
+// A NaN limit would switch the clamp off (fminf returns the other operand): an error instead.
+inline void check_limit(const char* op, double limit) {
+  TORCH_UTILS_CHECK(limit == limit, op, ": limit must be a number, got nan (it would turn the clamp off)");
+}
+
 template <class B>
 void ActivationOps<B>::silu_and_mul_with_clamp(Tensor& out, const Tensor& input, double limit) {
+  check_limit("silu_and_mul_with_clamp", limit);
   run_activation<B>("silu_and_mul_with_clamp", "result", out, input,
                     act::SiluAndMulWithClamp{static_cast<float>(limit)});
 }
@@ -89,6 +95,7 @@ void ActivationOps<B>::fatrelu_and_mul(Tensor& out, const Tensor& input, double 
 template <class B>
 void ActivationOps<B>::swigluoai_and_mul(Tensor& out, const Tensor& input, double alpha,
                                          double limit) {
+  check_limit("swigluoai_and_mul", limit);
   run_activation<B>("swigluoai_and_mul", "out", out, input,
                     act::SwigluOAIAndMul{static_cast<float>(alpha), static_cast<float>(limit)});
 }

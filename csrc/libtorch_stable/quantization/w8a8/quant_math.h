@@ -11,7 +11,17 @@
 //   dynamic fp8          s = absmax / M over the tensor, then as static fp8
 //   per-token fp8        s = max(min(absmax, ub) / M, 1 / (512 M)),  q = fp8(clamp(x / s, +-M))
 // with M = 448 for e4m3fn and 224 for e4m3fnuz (vLLM's choice for ROCm, not the type's 240).
-// Reductions drop NaN (fmaxf/fminf keep the number); the clamp maps NaN to +M.
+//
+// Non-finite inputs (finite ones give vLLM's bits; these are our semantics, where vLLM's drift):
+//   - the reductions (absmax, min, max) skip NaN and +-inf, so one inf does not make every
+//     other element of its row or tensor 0 (vLLM: scale inf, its quotients NaN, then +M or 0);
+//   - fp8: a NaN input gives NaN (both formats have one); +-inf saturate to +-M, keeping the sign;
+//     a NaN that only the scaling makes (0 * (1 / 0) for an all-zero input, scale 0) gives +M
+//     as in vLLM, which dequantizes to 0;
+//   - int8 has no NaN: a NaN input gives 0 (with a zero point: the zero point, which
+//     dequantizes to 0); +-inf saturate to 127 / -128;
+//   - a constant row with a zero point (max == min, vLLM: scale 0 and azp = INT32_MIN) takes
+//     azp 0 and scale |c| / 127, so q = +-127 dequantizes to c again (c = 0: scale 0, q 0).
 
 #include <cfloat>
 #include <cmath>
@@ -81,6 +91,7 @@ struct Fp8Max<Fp8E4m3fnuz> {
 };
 
 // Clamp to the format's range (NaN -> +M, as fminf/fmaxf order it), then round to nearest even.
+// The quantizers call it through fp8_quantize, which keeps a NaN input.
 template <class Fp8>
 VLLM_OPS_HOST_DEVICE Fp8 float_to_fp8_sat(float x) {
   constexpr float kMax = Fp8Max<Fp8>::value;
@@ -93,6 +104,13 @@ VLLM_OPS_HOST_DEVICE Fp8 float_to_fp8_sat(float x) {
   }
 #endif
   return Fp8(clamped);
+}
+
+// The fp8 code of input x, whose scaled value is `scaled`: NaN for a NaN input, else the
+// saturated conversion (where a NaN made by the scaling alone becomes +M, as in vLLM).
+template <class Fp8>
+VLLM_OPS_HOST_DEVICE Fp8 fp8_quantize(float x, float scaled) {
+  return x != x ? Fp8(x) : float_to_fp8_sat<Fp8>(scaled);
 }
 
 // a / b for non-negative a and positive b; 32-bit division (a third of the 64-bit sequence on
@@ -116,8 +134,10 @@ VLLM_OPS_HOST_DEVICE Stats stats_identity() {
   return kKind == RowStats::kMinMax ? Stats{FLT_MAX, -FLT_MAX} : Stats{0.0f, 0.0f};
 }
 
+// Only finite values count (NaN fails the comparison, +-inf exceed FLT_MAX).
 template <RowStats kKind>
 VLLM_OPS_HOST_DEVICE Stats stats_add(Stats s, float x) {
+  if (!(fabsf(x) <= FLT_MAX)) return s;
   if constexpr (kKind == RowStats::kMinMax) return {fminf(s.lo, x), fmaxf(s.hi, x)};
   return {0.0f, fmaxf(s.hi, fabsf(x))};
 }
@@ -141,10 +161,13 @@ struct Int8MulInverse {
   }
 };
 
+// A finite x whose quotient saturates int32 wraps with the zero point, as vLLM's does; an
+// infinite x saturates int8 with its sign instead (the wrap would flip it).
 struct Int8Azp {
   float inv_scale;
   int32_t azp;
   VLLM_OPS_HOST_DEVICE int8_t operator()(float x, int64_t) const {
+    if (fabsf(x) > FLT_MAX) return x > 0.0f ? 127 : -128;
     return int32_to_int8_sat(add_wrapping(float_to_int32_rn(x * inv_scale), azp));
   }
 };
@@ -153,14 +176,14 @@ template <class Fp8>
 struct Fp8MulInverse {
   float inv_scale;
   VLLM_OPS_HOST_DEVICE Fp8 operator()(float x, int64_t) const {
-    return float_to_fp8_sat<Fp8>(x * inv_scale);
+    return fp8_quantize<Fp8>(x, x * inv_scale);
   }
 };
 
 template <class Fp8>
 struct Fp8DivScale {
   float scale;
-  VLLM_OPS_HOST_DEVICE Fp8 operator()(float x, int64_t) const { return float_to_fp8_sat<Fp8>(x / scale); }
+  VLLM_OPS_HOST_DEVICE Fp8 operator()(float x, int64_t) const { return fp8_quantize<Fp8>(x, x / scale); }
 };
 
 // One scale per (group_rows x group_cols) block, at scale[(r / gr) * stride_r + (c / gc) * stride_c].
@@ -172,7 +195,7 @@ struct Fp8GroupRow {
     return 1.0f / scale_row[quotient(c, group_cols) * stride_c];
   }
   VLLM_OPS_HOST_DEVICE Fp8 operator()(float x, int64_t c) const {
-    return float_to_fp8_sat<Fp8>(x * inv_scale_at(c));
+    return fp8_quantize<Fp8>(x, x * inv_scale_at(c));
   }
 };
 
@@ -228,9 +251,11 @@ struct AsymmetricInt8Params {
   int32_t azp;
 };
 
-// No guard for a constant row (scale 0): vLLM does not have one, and its outputs are defined by
-// the saturating conversions above (NaN -> 0, +-inf -> int32 limits).
+// A constant row c (max == min, where vLLM's scale is 0 and its azp INT32_MIN) takes azp 0 and
+// scale |c| / 127, so its q = +-127 dequantizes to c. A row with no finite value keeps the
+// identity's max < min: scale 0, azp 0 (its +-inf saturate, NaN gives 0).
 VLLM_OPS_HOST_DEVICE AsymmetricInt8Params asymmetric_int8_params(Stats s) {
+  if (!(s.hi > s.lo)) return {s.hi == s.lo ? fabsf(s.hi) / 127.0f : 0.0f, 0};
   const float scale = (s.hi - s.lo) / 255.0f;
   return {scale, float_to_int32_rn(rintf(-128.0f - s.lo / scale))};
 }
