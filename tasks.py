@@ -341,11 +341,8 @@ def bench(c, family="all", baseline="vllm-0.22", vllm_0_22_lib=None, vllm_0_33_l
     for line in unmeasured:
         ui.message(f"bench: not measured: {line}")
     results = benchmarks.execute(runs, python, out, ui.log)
-    against = {r: ", ".join(r.run.baselines) or "ours and copy bandwidth only" for r in results}
     ui.summary("bench", [ui.Row(target=r.run.family, artifact=ui.display_path(r.json_path), seconds=r.seconds,
-                                result=f"ok, against {against[r]}" if r.code == 0 else
-                                f"FAILED ({r.code}), log {ui.display_path(r.log_path)}")
-                         for r in results])
+                                result=r.outcome()) for r in results])
     if any(r.code != 0 for r in results):
         raise Exit(code=1)
 
@@ -354,9 +351,7 @@ def bench(c, family="all", baseline="vllm-0.22", vllm_0_22_lib=None, vllm_0_33_l
 def report(c, check=False):
     """Write docs/performance.md from the benchmarks' JSON results (buildenv/performance.py SOURCES)."""
     path = performance.REPORT
-    changed = performance.stale()
-    if changed and not check:
-        performance.write()
+    changed = performance.stale() if check else performance.write()
     ui.summary("performance report", _file_rows([path], [path] if changed else [], check, "the results"))
     if check and changed:
         raise Exit("docs/performance.md is out of date with the benchmark results (run `invoke report`)", code=1)

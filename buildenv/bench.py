@@ -132,6 +132,12 @@ class RunResult:
     log_path: Path
     summary: dict | None  # the JSON's summary, when the run wrote one
 
+    def outcome(self) -> str:
+        """One line for the summary table: what the run was timed against, or where its log is."""
+        if self.code != 0:
+            return f"FAILED ({self.code}), log {self.log_path}"
+        return f"ok, against {', '.join(self.run.baselines) or 'ours and copy bandwidth only'}"
+
 
 def execute(runs: list[Run], python: str, out: Path, log: Log = print) -> list[RunResult]:
     """Each run in turn, its output streamed to `log` and into <out>/<json name>.log."""

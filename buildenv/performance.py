@@ -53,7 +53,8 @@ BASELINES = {
     "torch.compile": (("speedup_vs_compiled", False),),
     "torch._scaled_mm": (("speedup_vs_scaled_mm", False),),
 }
-ROOFLINE_KEYS = ("ours_of_copy", "roofline_frac")
+# Fractions of copy bandwidth, in _speedup's (key, inverted) form.
+ROOFLINE_KEYS = (("ours_of_copy", False), ("roofline_frac", False))
 # Row keys that describe a case (shape, dtype, type...), for naming the worst one.
 CASE_KEYS = ("type", "variant", "op", "dtype", "layout", "bits", "act", "m", "tokens", "lead", "k", "n", "d", "hidden")
 
@@ -121,7 +122,7 @@ def summarize(rows: list[dict], group: str | None) -> dict[str, dict[str, Stat]]
             pairs = [(s, r) for r in members if (s := _speedup(r, keys)) is not None]
             if pairs:
                 stats[baseline] = _stat(pairs)
-        roof = [(s, r) for r in members if (s := _speedup(r, [(k, False) for k in ROOFLINE_KEYS])) is not None]
+        roof = [(s, r) for r in members if (s := _speedup(r, ROOFLINE_KEYS)) is not None]
         if roof:
             stats["of copy"] = _stat(roof)
         if stats:
@@ -173,9 +174,13 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write(report: Path = REPORT) -> Path:
-    report.write_text(render())
-    return report
+def write(report: Path = REPORT) -> bool:
+    """Writes the report when it changed; returns whether it did."""
+    text = render()
+    if report.is_file() and report.read_text() == text:
+        return False
+    report.write_text(text)
+    return True
 
 
 def stale(report: Path = REPORT) -> bool:

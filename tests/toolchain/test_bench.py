@@ -92,4 +92,6 @@ def test_execute_reads_what_each_run_wrote_and_no_stale_file(tmp_path):
     ok, bad = bench.execute(runs, sys.executable, out, lines.append)
     assert ok.code == 0 and ok.summary == {"geomean": 1.5} and "timing" in ok.log_path.read_text()
     assert bad.code == 3 and bad.summary is None and not bad.json_path.exists()
+    assert ok.outcome() == "ok, against vllm-0.22"
+    assert bad.outcome() == f"FAILED (3), log {out / 'bench_bad.log'}"
     assert lines.count("timing") == 2

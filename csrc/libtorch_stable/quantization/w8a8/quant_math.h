@@ -44,6 +44,9 @@ using Fp8E4m3fnuz = c10::Float8_e4m3fnuz;
 
 // ---- conversions -------------------------------------------------------------------------------
 
+// False for NaN (the comparison fails) and for +-inf (above FLT_MAX).
+VLLM_OPS_HOST_DEVICE bool is_finite(float x) { return fabsf(x) <= FLT_MAX; }
+
 // Round half to even and saturate to int8; NaN gives 0 (what cvt.rni.sat does).
 VLLM_OPS_HOST_DEVICE int8_t float_to_int8_rn(float x) {
 #if defined(__CUDA_ARCH__)
@@ -134,10 +137,10 @@ VLLM_OPS_HOST_DEVICE Stats stats_identity() {
   return kKind == RowStats::kMinMax ? Stats{FLT_MAX, -FLT_MAX} : Stats{0.0f, 0.0f};
 }
 
-// Only finite values count (NaN fails the comparison, +-inf exceed FLT_MAX).
+// Only finite values count.
 template <RowStats kKind>
 VLLM_OPS_HOST_DEVICE Stats stats_add(Stats s, float x) {
-  if (!(fabsf(x) <= FLT_MAX)) return s;
+  if (!is_finite(x)) return s;
   if constexpr (kKind == RowStats::kMinMax) return {fminf(s.lo, x), fmaxf(s.hi, x)};
   return {0.0f, fmaxf(s.hi, fabsf(x))};
 }
@@ -167,7 +170,7 @@ struct Int8Azp {
   float inv_scale;
   int32_t azp;
   VLLM_OPS_HOST_DEVICE int8_t operator()(float x, int64_t) const {
-    if (fabsf(x) > FLT_MAX) return x > 0.0f ? 127 : -128;
+    if (!is_finite(x) && x == x) return x > 0.0f ? 127 : -128;
     return int32_to_int8_sat(add_wrapping(float_to_int32_rn(x * inv_scale), azp));
   }
 };
